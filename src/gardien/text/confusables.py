@@ -1,0 +1,62 @@
+"""Look-alike letters folded to Latin, from Unicode's confusables data.
+
+The data comes from confusable_homoglyphs, which ships Unicode's ``confusables.txt`` as JSON. Only
+non-ASCII letters whose prototype is a single ASCII letter are folded: Cyrillic ``а`` becomes ``a``,
+but digits keep their value (ages need them) and CJK, kana and Hangul are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from confusable_homoglyphs.confusables import confusables_data
+
+_NEVER_FOLD = (
+    (0x1100, 0x11FF),  # Hangul jamo
+    (0x2E80, 0x9FFF),  # CJK radicals, kana, CJK ideographs
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF61, 0xFFDC),  # halfwidth kana and Hangul
+    (0x20000, 0x3FFFF),  # CJK extensions
+)
+
+
+# Letters that confusables.txt leaves out but that are used to disguise Latin words.
+_BY_NAME = re.compile(
+    r"LATIN LETTER SMALL CAPITAL ([A-Z])|REGIONAL INDICATOR SYMBOL LETTER ([A-Z])"
+    r"|LATIN SMALL LETTER ([A-Z]) WITH .*|LATIN CAPITAL LETTER ([A-Z]) WITH .*"
+)
+
+
+def _by_name(char: str) -> str | None:
+    match = _BY_NAME.fullmatch(unicodedata.name(char, ""))
+    if match is None:
+        return None
+    return next(g for g in match.groups() if g).lower()
+
+
+@lru_cache(maxsize=None)
+def _table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for char, homoglyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii() or not unicodedata.category(char).startswith("L"):
+            continue
+        cp = ord(char)
+        if any(lo <= cp <= hi for lo, hi in _NEVER_FOLD):
+            continue
+        for glyph in homoglyphs:
+            target = glyph["c"].casefold()
+            if len(target) == 1 and target.isascii() and target.isalpha():
+                table[char] = target
+                break
+    return table
+
+
+def latin_lookalike(char: str) -> str | None:
+    """The ASCII letter that ``char`` impersonates, or None."""
+    if char.isascii():
+        return None
+    found = _table().get(char)
+    return found if found is not None else _by_name(char)

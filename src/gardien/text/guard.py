@@ -1,0 +1,119 @@
+"""The prompt guard: normalise, match lexicons, compose rules, apply the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from gardien.core.categories import CATEGORIES, SEXUAL_MINORS
+from gardien.core.policy import Policy, load_policy
+from gardien.core.verdict import Decision, Finding, Verdict
+from gardien.text.classifier import PromptClassifier
+from gardien.text.lexicon import load_lexicons, load_lexicon_file
+from gardien.text.matcher import Matcher
+from gardien.text.normalize import Folded
+from gardien.text.rules import Field, compose
+
+#: Longest prompt (prompt plus negative prompt, in characters) that is screened. Longer ones go to
+#: review: a prompt is never truncated and screened in part.
+DEFAULT_MAX_CHARS = 262_144
+
+
+class PromptGuard:
+    """Screens text-to-image prompts. Pure: the same input and lexicons give the same verdict."""
+
+    def __init__(
+        self,
+        policy: Policy | str | Path = "child-safety",
+        *,
+        lexicons: list[Path] | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        classifier: PromptClassifier | None = None,
+    ) -> None:
+        self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        files = [load_lexicon_file(p) for p in lexicons] if lexicons else load_lexicons()
+        self.matcher = Matcher(files)
+        self.languages = sorted({lex.language for lex in files})
+        if max_chars < 1:
+            raise ValueError("max_chars must be at least 1")
+        self.max_chars = max_chars
+        self.classifier = classifier
+
+    def check(self, prompt: str, negative_prompt: str = "") -> Verdict:
+        """Screen one prompt and its negative prompt. Never raises on content; fails closed."""
+        if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
+            return self._failed("prompt and negative_prompt must be strings", "input")
+        length = len(prompt) + len(negative_prompt)
+        if length > self.max_chars:
+            return self._failed(
+                f"input is {length} characters, over the limit of {self.max_chars}; "
+                "it was not screened (a prompt is never screened in part)",
+                "limit",
+            )
+        try:
+            verdict = self._check(prompt, negative_prompt)
+        except Exception as exc:  # noqa: BLE001 - fail closed on any internal error
+            return self._failed(f"prompt guard error: {type(exc).__name__}: {exc}", "error")
+        if self.classifier is not None and verdict.decision is Decision.REVIEW:
+            verdict = self._second_stage(prompt, negative_prompt, verdict)
+        return verdict
+
+    def check_many(self, requests: Iterable[tuple[str, str]]) -> Iterator[Verdict]:
+        for prompt, negative in requests:
+            yield self.check(prompt, negative)
+
+    def _check(self, prompt: str, negative_prompt: str) -> Verdict:
+        pos_folded = Folded.of(prompt)
+        pos = Field("prompt", pos_folded, self.matcher.scan(pos_folded))
+        neg = None
+        if negative_prompt:
+            neg_folded = Folded.of(negative_prompt)
+            neg = Field("negative_prompt", neg_folded, self.matcher.scan(neg_folded))
+        result = compose(pos, neg)
+        if self._one_sided(result.scores):
+            # Only one half of the pair was found: look again for a typo of the other half.
+            missing = ("minor",) if result.sexual_refs else ("sexual_explicit", "sexual_suggestive")
+            typos = self.matcher.typos(pos_folded, pos.scan, missing)
+            if typos:
+                pos.scan.hits.extend(typos)
+                result = compose(pos, neg)
+        scores = {c: result.scores.get(c, 0.0) for c in CATEGORIES}
+        return Verdict(
+            decision=self.policy.decide(scores),
+            category_scores=scores,
+            findings=tuple(result.findings),
+            policy=self.policy.name,
+        )
+
+    @staticmethod
+    def _one_sided(scores: dict[str, float]) -> bool:
+        return scores[SEXUAL_MINORS] < 0.5 and (scores["sexual"] > 0) != (scores["minors"] > 0)
+
+    def _failed(self, why: str, kind: str) -> Verdict:
+        return Verdict(
+            decision=self.policy.on_error,
+            category_scores={c: 0.0 for c in CATEGORIES},
+            findings=(Finding(kind=kind, category=None, score=0.0, detail=why),),
+            policy=self.policy.name,
+        )
+
+    def _second_stage(self, prompt: str, negative: str, verdict: Verdict) -> Verdict:
+        assert self.classifier is not None
+        try:
+            opinion = self.classifier.classify(prompt, negative)
+        except Exception as exc:  # noqa: BLE001 - a failing classifier leaves the review in place
+            finding = Finding(
+                kind="error",
+                category=None,
+                score=0.0,
+                detail=f"classifier {self.classifier.name!r} failed: {type(exc).__name__}: {exc}",
+            )
+            return Verdict(
+                verdict.decision, verdict.category_scores, (*verdict.findings, finding), verdict.policy
+            )
+        scores = {
+            c: max(verdict.category_scores.get(c, 0.0), float(opinion.category_scores.get(c, 0.0)))
+            for c in CATEGORIES
+        }
+        decision = Decision.strictest(verdict.decision, self.policy.decide(scores))
+        return Verdict(decision, scores, (*verdict.findings, *opinion.findings), verdict.policy)

@@ -1,0 +1,191 @@
+"""Lexicon files: schema, loading and validation. The format is described in docs/lexicons.md."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gardien.core.errors import LexiconError
+from gardien.text.normalize import fold
+
+Concept = Literal[
+    "coded",
+    "minor",
+    "youth",
+    "person",
+    "sexual_explicit",
+    "sexual_suggestive",
+    "adult",
+    "adult_leaning",
+    "youth_leaning",
+]
+CONCEPTS: tuple[Concept, ...] = (
+    "coded",
+    "minor",
+    "youth",
+    "person",
+    "sexual_explicit",
+    "sexual_suggestive",
+    "adult",
+    "adult_leaning",
+    "youth_leaning",
+)
+Mode = Literal["word", "prefix", "suffix", "substring"]
+
+_MIN_STEM = 4
+
+
+class Terms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    coded: list[str] = Field(default_factory=list)
+    minor: list[str] = Field(default_factory=list)
+    youth: list[str] = Field(default_factory=list)
+    person: list[str] = Field(default_factory=list)
+    sexual_explicit: list[str] = Field(default_factory=list)
+    sexual_suggestive: list[str] = Field(default_factory=list)
+    adult: list[str] = Field(default_factory=list)
+    adult_leaning: list[str] = Field(default_factory=list)
+    youth_leaning: list[str] = Field(default_factory=list)
+
+
+class Ages(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Words that mark an age (``years``, ``ans``, ``歳``); they trigger the patterns nearby.
+    units: list[str] = Field(min_length=1)
+    patterns: list[str] = Field(min_length=1)
+    numbers: dict[str, int] = Field(default_factory=dict)
+    objects: list[str] = Field(default_factory=list)
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_use_n(cls, patterns: list[str]) -> list[str]:
+        for i, p in enumerate(patterns):
+            if "{n}" not in p:
+                raise ValueError(f"[{i}] {p!r}: a pattern must contain {{n}}")
+            try:
+                re.compile(p.replace("{n}", "(?:1)"))
+            except re.error as exc:
+                raise ValueError(f"[{i}] {p!r}: not a valid regular expression: {exc}") from None
+        return patterns
+
+
+class ExceptionRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    term: str
+    followed_by: list[str] = Field(default_factory=list)
+    preceded_by: list[str] = Field(default_factory=list)
+
+
+class LexiconFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(pattern=r"^(?:[a-z]{2,3}|common)$")
+    name: str
+    terms: Terms
+    ages: Ages | None = None
+    exceptions: list[ExceptionRule] = Field(default_factory=list)
+    #: Real words one edit away from a lexicon term, which must never be read as its typo.
+    not_typos: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TermEntry:
+    """One lexicon term, compiled for matching."""
+
+    term: str  # as written in the lexicon
+    key: str  # normalised form that is searched for
+    concept: str
+    language: str
+    mode: Mode
+    followed_by: tuple[str, ...] = ()
+    preceded_by: tuple[str, ...] = ()
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x3040 <= cp <= 0x30FF or 0x3400 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF
+
+
+def _is_hangul(ch: str) -> bool:
+    cp = ord(ch)
+    return 0xAC00 <= cp <= 0xD7AF or 0x1100 <= cp <= 0x11FF or 0x3130 <= cp <= 0x318F
+
+
+def parse_term(raw: str) -> tuple[str, Mode]:
+    """Normalised key and match mode of a term written with optional ``*`` markers."""
+    head = raw.startswith("*")
+    tail = raw.endswith("*") and len(raw) > 1
+    key = fold(raw.strip("*")).strip()
+    if not key:
+        raise ValueError(f"{raw!r}: empty after normalisation")
+    if "*" in key:
+        raise ValueError(f"{raw!r}: '*' may only start or end a term")
+    mode: Mode
+    if head and tail:
+        mode = "substring"
+    elif tail:
+        mode = "prefix"
+    elif head:
+        mode = "suffix"
+    elif any(_is_cjk(c) for c in key):
+        mode = "substring"
+    elif any(_is_hangul(c) for c in key):
+        mode = "prefix"
+    else:
+        mode = "word"
+    if (head or tail) and len(key) < _MIN_STEM and not any(_is_cjk(c) for c in key):
+        raise ValueError(f"{raw!r}: a stem or tail needs at least {_MIN_STEM} characters")
+    return key, mode
+
+
+def _validate(data: object, source: str) -> LexiconFile:
+    try:
+        lexicon = LexiconFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise LexiconError(f"{source}: {problems}") from None
+    for concept in CONCEPTS:
+        for i, raw in enumerate(getattr(lexicon.terms, concept)):
+            try:
+                parse_term(raw)
+            except ValueError as exc:
+                raise LexiconError(f"{source}: terms.{concept}[{i}]: {exc}") from None
+    known = {fold(t.strip("*")).strip() for c in CONCEPTS for t in getattr(lexicon.terms, c)}
+    for i, rule in enumerate(lexicon.exceptions):
+        if fold(rule.term).strip() not in known:
+            raise LexiconError(
+                f"{source}: exceptions[{i}].term: {rule.term!r} is not a term of this lexicon"
+            )
+        if not rule.followed_by and not rule.preceded_by:
+            raise LexiconError(f"{source}: exceptions[{i}]: needs followed_by or preceded_by")
+    return lexicon
+
+
+def load_lexicon_file(path: Path) -> LexiconFile:
+    """Read and validate one lexicon file; errors name the file and the field."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LexiconError(f"{path}: not valid TOML: {exc}") from None
+    return _validate(data, str(path))
+
+
+def bundled_lexicon_paths() -> list[Path]:
+    folder = resources.files("gardien.text") / "lexicons"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_lexicons(paths: list[Path] | None = None) -> list[LexiconFile]:
+    """The bundled lexicons, or the given files."""
+    return [load_lexicon_file(p) for p in (paths or bundled_lexicon_paths())]

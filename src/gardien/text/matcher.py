@@ -1,0 +1,434 @@
+"""Finding lexicon terms and ages in normalised text, however the text is disguised.
+
+One Aho-Corasick automaton (pyahocorasick) holds every term of every lexicon, so a prompt is scanned
+once, in C, whatever the number of languages. Disguises that change the text's shape are undone in
+*views* of the normalised text, each built only when the text shows that disguise:
+
+- ``leet``: digits and symbols read as letters (``ch1ld``, ``n@ked``), twice, for 1 as i and as l;
+- ``stretch``: runs of a repeated letter squeezed (``chiiiild``), matched against squeezed terms;
+- ``spacing``: runs of single letters joined (``n u d e``, ``c-h-i-l-d``).
+
+Each hit keeps a map back to the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from gardien.text.lexicon import CONCEPTS, LexiconFile, TermEntry, parse_term
+from gardien.text.normalize import Folded, fold
+
+_LEET_I = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
+                         "9": "g", "@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e"})
+_LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
+                         "9": "g", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
+_LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
+_STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
+_RUN = re.compile(r"([^\W\d])\1+")
+_SPACED = re.compile(r"(?<![^\W_])(?:[^\W_] ){2,}[^\W_](?![^\W_])")
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_TYPO_TOKEN = re.compile(r"[^\W\d_]{4,}")
+#: Concepts whose terms are looked for with one typo, and the shortest such term.
+TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
+TYPO_MIN_TERM = 5
+_CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
+
+
+def squeeze(text: str) -> str:
+    """Collapse runs of a repeated letter to one letter."""
+    return _RUN.sub(r"\1", text)
+
+
+@dataclass
+class View:
+    """A variant of the normalised text, with a map from its positions to the normalised text."""
+
+    name: str
+    text: str
+    folded: Folded
+    to_base: list[int] | None = None  # None: same positions as the normalised text
+    boundaries: frozenset[int] = frozenset()  # extra word boundaries (inside joined letter runs)
+
+    def base_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the normalised text that a span of this view comes from."""
+        if self.to_base is None:
+            return start, end
+        a, b = self.to_base[start], self.to_base[end - 1] + 1
+        if self.name == "stretch":  # take in the rest of a squeezed run
+            base = self.folded.text
+            while b < len(base) and base[b] == base[b - 1]:
+                b += 1
+        return a, b
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        return self.folded.span(*self.base_span(start, end))
+
+
+@dataclass(slots=True)
+class Hit:
+    entry: TermEntry
+    start: int  # in the view
+    end: int
+    view: View
+
+    @property
+    def original_span(self) -> tuple[int, int]:
+        return self.view.original_span(self.start, self.end)
+
+
+@dataclass(slots=True)
+class AgeHit:
+    value: int
+    start: int  # in the normalised text
+    end: int
+    language: str
+    text: str
+
+
+@dataclass
+class AgeMatcher:
+    language: str
+    pattern: re.Pattern[str]
+    number: re.Pattern[str]
+    numbers: dict[str, int]
+    objects: frozenset[str]
+
+
+@dataclass
+class Scan:
+    hits: list[Hit] = field(default_factory=list)
+    ages: list[AgeHit] = field(default_factory=list)
+
+
+def _fold_pattern(pattern: str) -> str:
+    """Normalise the literal non-ASCII characters of a regex the way text is normalised."""
+    return "".join(c if c.isascii() else fold(c) for c in pattern)
+
+
+def _compile_ages(lex: LexiconFile) -> AgeMatcher | None:
+    if lex.ages is None:
+        return None
+    numbers = {fold(k).strip(): v for k, v in lex.ages.numbers.items()}
+    words = sorted(numbers, key=len, reverse=True)
+    num = r"(?:\d{1,3}" + "".join("|" + re.escape(w) for w in words) + ")"
+    body = "|".join(_fold_pattern(p).replace("{n}", num) for p in lex.ages.patterns)
+    edge = rf"[^\W{_CJK}]"
+    pattern = re.compile(rf"(?<!{edge})(?:{body})(?!{edge})")
+    objects = frozenset(fold(o).strip() for o in lex.ages.objects)
+    return AgeMatcher(lex.language, pattern, re.compile(num), numbers, objects)
+
+
+class Matcher:
+    """Every lexicon compiled into automata and age patterns."""
+
+    def __init__(self, lexicons: list[LexiconFile]) -> None:
+        self.lexicons = lexicons
+        self.entries: list[TermEntry] = []
+        self.ages: dict[str, AgeMatcher] = {}
+        self.person_words: set[str] = set()
+        self.not_typos: set[str] = set()
+        for lex in lexicons:
+            self._add_lexicon(lex)
+        self._automaton = self._build(lambda key: key)
+        self._squeezed = self._build(squeeze)
+        self._keys = {e.key for e in self.entries}
+        self._typo_index: dict[str, list[TermEntry]] = {}
+        for entry in self.entries:
+            key = entry.key
+            if entry.concept in TYPO_CONCEPTS and entry.mode == "word" and len(key) >= TYPO_MIN_TERM and key.isalpha():
+                for variant in {key, *_deletions(key)}:
+                    self._typo_index.setdefault(variant, []).append(entry)
+
+    def _add_lexicon(self, lex: LexiconFile) -> None:
+        exceptions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for rule in lex.exceptions:
+            key = fold(rule.term).strip()
+            fb, pb = exceptions.get(key, ((), ()))
+            exceptions[key] = (
+                fb + tuple(fold(w).strip() for w in rule.followed_by),
+                pb + tuple(fold(w).strip() for w in rule.preceded_by),
+            )
+        for concept in CONCEPTS:
+            for raw in getattr(lex.terms, concept):
+                key, mode = parse_term(raw)
+                fb, pb = exceptions.get(key, ((), ()))
+                self.entries.append(TermEntry(raw, key, concept, lex.language, mode, fb, pb))
+                if concept in ("minor", "person", "adult", "adult_leaning") and mode == "word":
+                    self.person_words.add(key)
+        if lex.ages is not None:
+            matcher = _compile_ages(lex)
+            assert matcher is not None
+            self.ages[lex.language] = matcher
+            for unit in lex.ages.units:
+                key = fold(unit.strip("*")).strip()
+                self.entries.append(TermEntry(unit, key, "age_unit", lex.language, "substring"))
+        self.not_typos.update(fold(w).strip() for w in lex.not_typos)
+
+    def _build(self, keyfn: object) -> ahocorasick.Automaton:
+        assert callable(keyfn)
+        table: dict[str, list[TermEntry]] = {}
+        for entry in self.entries:
+            table.setdefault(keyfn(entry.key), []).append(entry)
+        automaton = ahocorasick.Automaton()
+        for key, entries in table.items():
+            automaton.add_word(key, tuple(entries))
+        automaton.make_automaton()
+        return automaton
+
+    # -- scanning ---------------------------------------------------------------------------
+
+    def scan(self, folded: Folded) -> Scan:
+        base = View("base", folded.text, folded)
+        if _CAMEL.search(folded.original):
+            base.boundaries = self._camel_boundaries(folded)
+        result = Scan(hits=list(self._scan(base, self._automaton)))
+        text = folded.text
+        others: list[tuple[View, ahocorasick.Automaton]] = []
+        if _LEET_TRIGGER.search(text):
+            for table in (_LEET_I, _LEET_L):
+                leet = text.translate(table)
+                if leet != text:
+                    view = View("leet", leet, folded, None, base.boundaries)
+                    others.append((view, self._automaton))
+        if _STRETCH_TRIGGER.search(text):
+            others.append((self._squeeze_view(folded), self._squeezed))
+        if _SPACED.search(text):
+            others.append((self._spacing_view(folded), self._automaton))
+        if others:
+            # Only now are original offsets needed: to drop what a view finds a second time.
+            seen = {(h.entry, *h.original_span) for h in result.hits}
+            for view, automaton in others:
+                for hit in self._scan(view, automaton):
+                    ident = (hit.entry, *hit.original_span)
+                    if ident not in seen:
+                        seen.add(ident)
+                        result.hits.append(hit)
+        units = [h for h in result.hits if h.entry.concept == "age_unit"]
+        if units:
+            result.hits = [h for h in result.hits if h.entry.concept != "age_unit"]
+            result.ages = self._ages(folded.text, units)
+        if len(result.hits) > 1 or result.ages:
+            result.hits = _prune(result.hits, result.ages)
+        return result
+
+    def _scan(self, view: View, automaton: ahocorasick.Automaton) -> Iterator[Hit]:
+        text = view.text
+        n = len(text)
+        squeezed = view.name == "stretch"
+        for last, entries in automaton.iter(text):
+            end = last + 1
+            for entry in entries:
+                klen = len(squeeze(entry.key)) if squeezed else len(entry.key)
+                start = end - klen
+                mode = entry.mode
+                if mode in ("word", "prefix") and not self._boundary(view, start, n):
+                    continue
+                if mode in ("word", "suffix") and not self._boundary(view, end, n):
+                    continue
+                if (entry.followed_by or entry.preceded_by) and _excepted(entry, text, start, end):
+                    continue
+                if not _view_accepts(view, start, end):
+                    continue
+                yield Hit(entry, start, end, view)
+
+    @staticmethod
+    def _boundary(view: View, p: int, n: int) -> bool:
+        if p <= 0 or p >= n:
+            return True
+        text = view.text
+        a, b = text[p - 1], text[p]
+        if not a.isalnum() or not b.isalnum() or a.isdigit() != b.isdigit():
+            return True
+        return p in view.boundaries
+
+    @staticmethod
+    def _camel_boundaries(folded: Folded) -> frozenset[int]:
+        """Positions of the normalised text where the original switches from lower to upper case."""
+        original = folded.original
+        starts = folded.starts
+        out = set()
+        for p in range(1, len(starts)):
+            i, j = starts[p - 1], starts[p]
+            if i != j and original[i].islower() and original[j].isupper():
+                out.add(p)
+        return frozenset(out)
+
+    @staticmethod
+    def _squeeze_view(folded: Folded) -> View:
+        text = folded.text
+        out: list[str] = []
+        to_base: list[int] = []
+        for i, c in enumerate(text):
+            if out and c == out[-1] and c.isalpha():
+                continue
+            out.append(c)
+            to_base.append(i)
+        return View("stretch", "".join(out), folded, to_base)
+
+    @staticmethod
+    def _spacing_view(folded: Folded) -> View:
+        text = folded.text
+        out: list[str] = []
+        to_base: list[int] = []
+        joined: set[int] = set()
+        pos = 0
+        for m in _SPACED.finditer(text):
+            for i in range(pos, m.start()):
+                out.append(text[i])
+                to_base.append(i)
+            first = len(out)
+            for i in range(m.start(), m.end()):
+                if text[i] != " ":
+                    out.append(text[i])
+                    to_base.append(i)
+            joined.update(range(first + 1, len(out)))
+            pos = m.end()
+        for i in range(pos, len(text)):
+            out.append(text[i])
+            to_base.append(i)
+        return View("spacing", "".join(out), folded, to_base, frozenset(joined))
+
+    def typos(self, folded: Folded, scan: Scan, concepts: tuple[str, ...]) -> list[Hit]:
+        """Words one edit (insertion, deletion, substitution, transposition) from a term.
+
+        Run only when a request holds one half of a pair, so its cost is rare. A word that is a
+        lexicon term, or a known real word (``not_typos``), is never read as a typo.
+        """
+        text = folded.text
+        taken = [h.view.base_span(h.start, h.end) for h in scan.hits]
+        view = View("typo", text, folded)
+        found: list[Hit] = []
+        for m in _TYPO_TOKEN.finditer(text):
+            word = m.group()
+            if word in self._keys or word in self.not_typos:
+                continue
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            candidates: dict[str, TermEntry] = {}
+            for variant in (word, *_deletions(word)):
+                for entry in self._typo_index.get(variant, ()):
+                    if entry.concept in concepts and _one_edit(word, entry.key):
+                        candidates.setdefault(entry.key + entry.language, entry)
+            found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
+        return found
+
+    def _ages(self, text: str, units: list[Hit]) -> list[AgeHit]:
+        found: dict[tuple[int, int], AgeHit] = {}
+        for unit in units:
+            matcher = self.ages.get(unit.entry.language)
+            if matcher is None:
+                continue
+            lo = max(0, unit.start - 48)
+            hi = min(len(text), unit.end + 48)
+            for m in matcher.pattern.finditer(text, lo, hi):
+                if (m.start(), m.end()) in found:
+                    continue
+                number = matcher.number.search(m.group())
+                if number is None:
+                    continue
+                raw = number.group()
+                value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
+                if not 0 < value < 120 or self._is_object_age(text, m.start(), m.end(), matcher):
+                    continue
+                found[(m.start(), m.end())] = AgeHit(
+                    value, m.start(), m.end(), matcher.language, m.group()
+                )
+        return list(found.values())
+
+    def _is_object_age(self, text: str, start: int, end: int, matcher: AgeMatcher) -> bool:
+        """An age that describes a thing (``8 year old oak``, ``whisky aged 12 years``)."""
+        before = text[max(0, start - 40) : start].split()
+        if before and before[-1] in matcher.objects:
+            return True
+        for word in text[end : end + 60].split()[:3]:
+            if word in self.person_words:
+                return False
+            if word in matcher.objects:
+                return True
+        return False
+
+
+def _prune(hits: list[Hit], ages: list[AgeHit]) -> list[Hit]:
+    """Drop hits that say nothing new: inside an age (``old`` in ``12 years old``), inside a longer
+    hit of the same concept (``girl`` in ``1girl``), or the same span and concept in another
+    language."""
+    spans = [(h, *h.view.base_span(h.start, h.end)) for h in hits]
+    spans.sort(key=lambda t: (t[1], -(t[2] - t[1])))
+    kept: list[Hit] = []
+    covering: dict[str, list[tuple[int, int]]] = {}
+    for hit, a, b in spans:
+        if any(age.start <= a and b <= age.end for age in ages):
+            continue
+        same = covering.setdefault(hit.entry.concept, [])
+        if any(x <= a and b <= y for x, y in same):
+            continue
+        same.append((a, b))
+        kept.append(hit)
+    return kept
+
+
+def _deletions(word: str) -> list[str]:
+    return [word[:i] + word[i + 1 :] for i in range(len(word))]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True if a and b differ by exactly one insertion, deletion, substitution or transposition."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i, j = diff[0], diff[-1]
+        return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+def _excepted(entry: TermEntry, text: str, start: int, end: int) -> bool:
+    cjk = entry.mode == "substring"
+    if entry.followed_by:
+        rest = text[end : end + 64]
+        if cjk:
+            rest = rest.lstrip(" ")
+            if any(rest.startswith(w) for w in entry.followed_by):
+                return True
+        elif rest.startswith(" "):
+            for w in entry.followed_by:
+                if rest.startswith(w, 1) and not _alnum_at(rest, 1 + len(w)):
+                    return True
+    if entry.preceded_by:
+        before = text[max(0, start - 64) : start]
+        if cjk:
+            before = before.rstrip(" ")
+            if any(before.endswith(w) for w in entry.preceded_by):
+                return True
+        elif before.endswith(" "):
+            body = before[:-1]
+            for w in entry.preceded_by:
+                if body.endswith(w) and not _alnum_at(body, len(body) - len(w) - 1):
+                    return True
+    return False
+
+
+def _alnum_at(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and text[i].isalnum()
+
+
+def _view_accepts(view: View, start: int, end: int) -> bool:
+    """Hits in a disguise view count only where the disguise was there."""
+    if view.name == "spacing":
+        # at least two letters of the hit come from a joined run
+        return sum(1 for p in range(start + 1, end) if p in view.boundaries) >= 1
+    if view.name == "stretch":
+        # the hit covers a run of three or more of one letter in the normalised text
+        a, b = view.base_span(start, end)
+        return _STRETCH_TRIGGER.search(view.folded.text, a, b) is not None
+    return True

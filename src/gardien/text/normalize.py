@@ -1,0 +1,134 @@
+"""Normalisation of prompt text into a matching form, with offsets back into the original.
+
+Every character of the input is folded on its own (NFKD, diacritics and invisible characters
+removed, case folded, look-alike letters folded to Latin, punctuation to a space); runs of spaces are
+then collapsed. The fold is a ``str.translate`` table filled on first sight of each code point, so
+the common path runs in C. Offsets are computed only when a finding needs them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from gardien.text.confusables import latin_lookalike
+
+#: Characters that leetspeak uses inside words; kept by the fold so that the leet views see them.
+LEET_SYMBOLS = frozenset("@$!|+€")
+# Combining marks that carry meaning in Japanese kana (voiced and semi-voiced marks).
+_KEEP_MARKS = frozenset("\u3099\u309a")
+# Invisible letters (category Lo) used to hide text.
+_INVISIBLE_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800")
+_CACHE_LIMIT = 200_000
+
+_SPACES = re.compile(" {2,}")
+
+
+def _fold_one(ch: str) -> str:
+    """Fold one character of an NFKD expansion."""
+    if ch in _KEEP_MARKS:
+        return ch
+    cat = unicodedata.category(ch)
+    if cat in ("Mn", "Me", "Cf", "Cs", "Co", "Cn") or ch in _INVISIBLE_LETTERS:
+        return ""
+    if ch == "_" or cat[0] in ("Z", "P", "C") and ch not in LEET_SYMBOLS:
+        return " "
+    if ch.isascii():
+        if ch.isalnum() or ch in LEET_SYMBOLS:
+            return ch.lower()
+        return " "  # ASCII symbols such as < > = ^ ~ ` are syntax, not text
+    if cat == "Sk" and 0x1F3FB <= ord(ch) <= 0x1F3FF:  # emoji skin tones
+        return ""
+    folded = ch.casefold()
+    return "".join(latin_lookalike(c) or c for c in folded)
+
+
+def fold_char(ch: str) -> str:
+    """The matching form of one input character: zero, one or more characters."""
+    decomposed = unicodedata.normalize("NFKD", ch)
+    out = "".join(_fold_one(c) for c in decomposed)
+    return unicodedata.normalize("NFC", out) if len(out) > 1 else out
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table that folds each code point on first use."""
+
+    def __missing__(self, cp: int) -> str:
+        folded = fold_char(chr(cp))
+        if len(self) < _CACHE_LIMIT:
+            self[cp] = folded
+        return folded
+
+
+FOLD = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """The matching form of ``text`` (no offsets). Lexicon terms go through this too."""
+    return _SPACES.sub(" ", text.translate(FOLD))
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int]]:
+    """``fold(text)`` and, for each output character, the index of its source character."""
+    out: list[str] = []
+    starts: list[int] = []
+    prev_space = False
+    table = FOLD
+    for i, c in enumerate(text):
+        f = table[ord(c)]
+        if len(f) == 1:
+            if f == " ":
+                if prev_space:
+                    continue
+                prev_space = True
+            else:
+                prev_space = False
+            out.append(f)
+            starts.append(i)
+            continue
+        for ch in f:
+            if ch == " ":
+                if prev_space:
+                    continue
+                prev_space = True
+            else:
+                prev_space = False
+            out.append(ch)
+            starts.append(i)
+    return "".join(out), starts
+
+
+@dataclass
+class Folded:
+    """A text and its matching form, with offsets computed on demand."""
+
+    original: str
+    text: str
+    _starts: list[int] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, original: str) -> Folded:
+        return cls(original, fold(original))
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            text, starts = fold_with_offsets(self.original)
+            if text != self.text:  # pragma: no cover - guarded by property tests
+                raise AssertionError("fold and fold_with_offsets disagree")
+            self._starts = starts
+        return self._starts
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of the matching form back to a span of the original text."""
+        starts = self.starts
+        if not starts or start >= end:
+            return (0, 0)
+        a = starts[start]
+        b = starts[end - 1] + 1
+        original = self.original
+        # Take in trailing characters that folded to nothing (combining marks, zero-width).
+        while b < len(original) and FOLD[ord(original[b])] == "":
+            b += 1
+        return a, b

@@ -1,0 +1,243 @@
+"""Composition: from matched terms and ages to category scores and findings.
+
+Prompts are comma lists, so a minor reference and a sexual term anywhere in the positive prompt
+make ``sexual/minors``; nearness is only asked of a youth adjective and the person it describes.
+The negative prompt is read for what it steers away from: adult markers there, with a sexual prompt
+that leans young, are a signal of their own. Terms in the negative prompt are never a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gardien.core.categories import MINORS, SEXUAL, SEXUAL_MINORS
+from gardien.core.verdict import Finding
+from gardien.text.matcher import AgeHit, Hit, Scan
+from gardien.text.normalize import Folded
+
+CODED = 1.0
+MINOR = 0.95
+AGE_MINOR = 0.95
+YOUTH_PERSON = 0.9
+EXPLICIT = 1.0
+SUGGESTIVE = 0.7
+#: Negative prompt asserts adulthood (``adult``, ``mature``, an age of 18+).
+TRICK_STRONG = 0.8
+#: Negative prompt only leans adult (``old``, ``wrinkles``): review, not block.
+TRICK_WEAK = 0.4
+#: Words between a youth adjective and its person noun, at most.
+YOUTH_REACH = 3
+
+_SEXUAL_WEIGHT = {"sexual_explicit": EXPLICIT, "sexual_suggestive": SUGGESTIVE}
+_CATEGORY = {
+    "coded": SEXUAL_MINORS,
+    "minor": MINORS,
+    "sexual_explicit": SEXUAL,
+    "sexual_suggestive": SEXUAL,
+}
+
+
+@dataclass
+class Field:
+    """What was found in one field of the request (prompt or negative prompt)."""
+
+    name: str
+    folded: Folded
+    scan: Scan
+
+    @property
+    def original(self) -> str:
+        return self.folded.original
+
+    @property
+    def text(self) -> str:
+        return self.folded.text
+
+    def of(self, concept: str) -> list[Hit]:
+        return [h for h in self.scan.hits if h.entry.concept == concept]
+
+
+@dataclass
+class Composition:
+    scores: dict[str, float] = field(default_factory=lambda: {SEXUAL: 0.0, SEXUAL_MINORS: 0.0, MINORS: 0.0})
+    findings: list[Finding] = field(default_factory=list)
+    minor_refs: list[tuple[float, str]] = field(default_factory=list)
+    sexual_refs: list[tuple[float, str]] = field(default_factory=list)
+
+    def raise_score(self, category: str, score: float) -> None:
+        if score > self.scores[category]:
+            self.scores[category] = score
+
+
+def _term_finding(f: Field, hit: Hit, score: float, category: str | None) -> Finding:
+    start, end = hit.original_span
+    e = hit.entry
+    return Finding(
+        kind="term",
+        category=category,
+        score=score,
+        detail=f"{e.concept} term {e.term!r} ({e.language})",
+        field=f.name,
+        start=start,
+        end=end,
+        text=f.original[start:end],
+        concept=e.concept,
+        term=e.term,
+        language=e.language,
+        via=hit.view.name,
+    )
+
+
+def _age_finding(f: Field, age: AgeHit, category: str | None, score: float) -> Finding:
+    start, end = f.folded.span(age.start, age.end)
+    kind = "minor" if age.value < 18 else "adult"
+    return Finding(
+        kind="age",
+        category=category,
+        score=score,
+        detail=f"age {age.value} ({kind}, {age.language})",
+        field=f.name,
+        start=start,
+        end=end,
+        text=f.original[start:end],
+        concept="age_minor" if age.value < 18 else "age_adult",
+        language=age.language,
+    )
+
+
+def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
+    """Youth adjectives within reach of a person noun of the same language."""
+    youths = f.of("youth")
+    persons = f.of("person")
+    if not youths or not persons:
+        return []
+    pairs = []
+    text = f.text
+    for y in youths:
+        ya, yb = y.view.base_span(y.start, y.end)
+        for p in persons:
+            if y.entry.language != p.entry.language and "common" not in (
+                y.entry.language,
+                p.entry.language,
+            ):
+                continue
+            pa, pb = p.view.base_span(p.start, p.end)
+            if yb <= pa:
+                gap = text.count(" ", yb, pa)
+            elif pb <= ya:
+                gap = text.count(" ", pb, ya)
+            else:
+                continue
+            if gap <= YOUTH_REACH:
+                pairs.append((y, p))
+    return pairs
+
+
+def compose(positive: Field, negative: Field | None) -> Composition:
+    """Scores and findings for one request."""
+    out = Composition()
+    _positive(positive, out)
+    if negative is not None:
+        _negative_trick(positive, negative, out)
+    return out
+
+
+def _positive(f: Field, out: Composition) -> None:
+    for hit in f.scan.hits:
+        concept = hit.entry.concept
+        if concept == "coded":
+            out.raise_score(SEXUAL_MINORS, CODED)
+            out.raise_score(MINORS, CODED)
+            out.raise_score(SEXUAL, CODED)
+            out.findings.append(_term_finding(f, hit, CODED, SEXUAL_MINORS))
+        elif concept == "minor":
+            out.minor_refs.append((MINOR, hit.entry.term))
+            out.findings.append(_term_finding(f, hit, MINOR, MINORS))
+        elif concept in _SEXUAL_WEIGHT:
+            weight = _SEXUAL_WEIGHT[concept]
+            out.sexual_refs.append((weight, hit.entry.term))
+            out.findings.append(_term_finding(f, hit, weight, SEXUAL))
+        else:
+            out.findings.append(_term_finding(f, hit, 0.0, None))
+    for y, p in _youth_pairs(f):
+        label = f"{y.entry.term} + {p.entry.term}"
+        out.minor_refs.append((YOUTH_PERSON, label))
+        out.findings.append(
+            Finding(
+                kind="rule",
+                category=MINORS,
+                score=YOUTH_PERSON,
+                detail=f"youth adjective {y.entry.term!r} describes person {p.entry.term!r}",
+                field=f.name,
+                concept="youth+person",
+                language=y.entry.language,
+            )
+        )
+    for age in f.scan.ages:
+        if age.value < 18:
+            out.minor_refs.append((AGE_MINOR, age.text))
+            out.findings.append(_age_finding(f, age, MINORS, AGE_MINOR))
+        else:
+            out.findings.append(_age_finding(f, age, None, 0.0))
+    if out.minor_refs:
+        out.raise_score(MINORS, max(w for w, _ in out.minor_refs))
+    if out.sexual_refs:
+        out.raise_score(SEXUAL, max(w for w, _ in out.sexual_refs))
+    if out.minor_refs and out.sexual_refs:
+        mw, mterm = max(out.minor_refs)
+        sw, sterm = max(out.sexual_refs)
+        score = min(mw, sw)
+        out.raise_score(SEXUAL_MINORS, score)
+        out.findings.append(
+            Finding(
+                kind="rule",
+                category=SEXUAL_MINORS,
+                score=score,
+                detail=f"minor reference {mterm!r} with sexual term {sterm!r} in the prompt",
+                field=f.name,
+                concept="minor+sexual",
+            )
+        )
+
+
+def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
+    """A sexual prompt leaning young, with adulthood pushed into the negative prompt."""
+    if not out.sexual_refs:
+        return
+    asserts_adult = pos.of("adult") or pos.of("adult_leaning") or any(
+        a.value >= 18 for a in pos.scan.ages
+    )
+    if asserts_adult:
+        return
+    youth_terms = pos.of("youth") + pos.of("youth_leaning")
+    leaning = youth_terms + pos.of("person")
+    if not leaning:
+        return
+    strong = neg.of("adult")
+    adult_ages = [a for a in neg.scan.ages if a.value >= 18]
+    weak = neg.of("adult_leaning")
+    if strong or adult_ages:
+        score = TRICK_STRONG
+    elif weak and youth_terms:
+        score = TRICK_WEAK
+    else:
+        return
+    markers = [h.entry.term for h in strong + weak] + [a.text for a in adult_ages]
+    out.raise_score(SEXUAL_MINORS, score)
+    out.findings.append(
+        Finding(
+            kind="rule",
+            category=SEXUAL_MINORS,
+            score=score,
+            detail=(
+                f"sexual prompt leaning young ({', '.join(repr(h.entry.term) for h in leaning[:3])})"
+                f" with adult markers in the negative prompt ({', '.join(map(repr, markers[:4]))})"
+            ),
+            field=neg.name,
+            concept="negative_prompt_trick",
+        )
+    )
+    for hit in strong + weak:
+        out.findings.append(_term_finding(neg, hit, 0.0, None))
+    for age in adult_ages:
+        out.findings.append(_age_finding(neg, age, None, 0.0))

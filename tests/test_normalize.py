@@ -1,0 +1,68 @@
+"""Normalisation: the matching form, and offsets that point back into the original text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gardien.text.normalize import Folded, fold, fold_with_offsets
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Ｎｕｄｅ  ＣＨＩＬＤ", "nude child"),  # fullwidth
+        ("n\u200bu\u00add\u202ee", "nude"),  # zero-width, soft hyphen, bidi control
+        ("сhіld", "child"),  # Cyrillic look-alikes
+        ("ɴᴜᴅᴇ ᴄʜɪʟᴅ", "nude child"),  # small capitals
+        ("Ⓝⓤⓓⓔ 𝐧𝐮𝐝𝐞", "nude nude"),  # enclosed and mathematical letters
+        ("🇳🇺🇩🇪", "nude"),  # regional indicator letters
+        ("élève ß İstanbul ı", "eleve ss istanbul i"),  # diacritics, case folding
+        ("(nude:1.3), spread_legs", " nude 1 3 spread legs"),  # SD weights, Danbooru tags
+        ("12-year-old, 12 y/o", "12 year old 12 y o"),
+        ("n@k3d", "n@k3d"),  # leet symbols survive for the leet view
+        ("裸体の少女、12歳", "裸体の少女 12歳"),  # CJK untouched
+        ("아이돌", "아이돌"),  # Hangul untouched
+        ("👧🏻", "👧"),  # skin tone dropped
+    ],
+)
+def test_fold(raw: str, expected: str) -> None:
+    assert fold(raw) == expected
+
+
+def test_cyrillic_words_fold_consistently() -> None:
+    # Russian is folded the same way in text and lexicon, so it still matches itself.
+    assert fold("голая девочка") == fold("ГОЛАЯ ДЕВОЧКА")
+    assert fold("ё") == fold("е")
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300)
+def test_offsets_agree_with_fast_path(text: str) -> None:
+    folded, starts = fold_with_offsets(text)
+    assert folded == fold(text)
+    assert len(starts) == len(folded)
+    assert starts == sorted(starts)
+    assert all(0 <= s < len(text) for s in starts)
+
+
+_INVISIBLE = st.sampled_from(["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e"])
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=80), st.data())
+@settings(max_examples=200)
+def test_invisible_characters_never_change_the_fold(text: str, data: st.DataObject) -> None:
+    chars = list(text)
+    for _ in range(data.draw(st.integers(0, 10))):
+        pos = data.draw(st.integers(0, len(chars)))
+        chars.insert(pos, data.draw(_INVISIBLE))
+    assert fold("".join(chars)) == fold(text)
+
+
+def test_span_maps_back_to_original() -> None:
+    original = "a (Ｎ\u200bＵＤＥ:1.2) photo"
+    f = Folded.of(original)
+    start = f.text.index("nude")
+    a, b = f.span(start, start + 4)
+    assert original[a:b] == "Ｎ\u200bＵＤＥ"
