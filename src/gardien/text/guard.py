@@ -9,7 +9,7 @@ from gardien.core.categories import CATEGORIES, SEXUAL_MINORS
 from gardien.core.policy import Policy, load_policy
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.text.classifier import PromptClassifier
-from gardien.text.lexicon import load_lexicons, load_lexicon_file
+from gardien.text.lexicon import bundled_not_typos, load_lexicon_file, load_lexicons
 from gardien.text.matcher import Matcher
 from gardien.text.normalize import Folded
 from gardien.text.rules import Field, compose
@@ -31,8 +31,11 @@ class PromptGuard:
         classifier: PromptClassifier | None = None,
     ) -> None:
         self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
-        files = [load_lexicon_file(p) for p in lexicons] if lexicons else load_lexicons()
-        self.matcher = Matcher(files)
+        if lexicons:
+            files, not_typos = [load_lexicon_file(p) for p in lexicons], frozenset[str]()
+        else:
+            files, not_typos = load_lexicons(), bundled_not_typos()
+        self.matcher = Matcher(files, not_typos)
         self.languages = sorted({lex.language for lex in files})
         if max_chars < 1:
             raise ValueError("max_chars must be at least 1")

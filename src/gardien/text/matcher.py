@@ -31,7 +31,7 @@ _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
 _RUN = re.compile(r"([^\W\d])\1+")
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_] ){2,}[^\W_](?![^\W_])")
 _CAMEL = re.compile(r"[a-z][A-Z]")
-_TYPO_TOKEN = re.compile(r"[^\W\d_]{4,}")
+_TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 5
@@ -125,37 +125,40 @@ def _compile_ages(lex: LexiconFile) -> AgeMatcher | None:
 class Matcher:
     """Every lexicon compiled into automata and age patterns."""
 
-    def __init__(self, lexicons: list[LexiconFile]) -> None:
+    def __init__(self, lexicons: list[LexiconFile], not_typos: frozenset[str] = frozenset()) -> None:
         self.lexicons = lexicons
         self.entries: list[TermEntry] = []
         self.ages: dict[str, AgeMatcher] = {}
         self.person_words: set[str] = set()
-        self.not_typos: set[str] = set()
+        self.not_typos: set[str] = set(not_typos)
+        # Exceptions belong to the word, not to the lexicon that lists them: "nude" as a colour
+        # is cancelled whichever lexicon the word "nude" comes from.
+        self.exceptions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for lex in lexicons:
+            for rule in lex.exceptions:
+                key = fold(rule.term).strip()
+                fb, pb = self.exceptions.get(key, ((), ()))
+                self.exceptions[key] = (
+                    fb + tuple(fold(w).strip() for w in rule.followed_by),
+                    pb + tuple(fold(w).strip() for w in rule.preceded_by),
+                )
         for lex in lexicons:
             self._add_lexicon(lex)
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
-        self._typo_index: dict[str, list[TermEntry]] = {}
+        self.typo_index: dict[str, list[TermEntry]] = {}
         for entry in self.entries:
             key = entry.key
             if entry.concept in TYPO_CONCEPTS and entry.mode == "word" and len(key) >= TYPO_MIN_TERM and key.isalpha():
-                for variant in {key, *_deletions(key)}:
-                    self._typo_index.setdefault(variant, []).append(entry)
+                for variant in {key, *deletions(key)}:
+                    self.typo_index.setdefault(variant, []).append(entry)
 
     def _add_lexicon(self, lex: LexiconFile) -> None:
-        exceptions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        for rule in lex.exceptions:
-            key = fold(rule.term).strip()
-            fb, pb = exceptions.get(key, ((), ()))
-            exceptions[key] = (
-                fb + tuple(fold(w).strip() for w in rule.followed_by),
-                pb + tuple(fold(w).strip() for w in rule.preceded_by),
-            )
         for concept in CONCEPTS:
             for raw in getattr(lex.terms, concept):
                 key, mode = parse_term(raw)
-                fb, pb = exceptions.get(key, ((), ()))
+                fb, pb = self.exceptions.get(key, ((), ()))
                 self.entries.append(TermEntry(raw, key, concept, lex.language, mode, fb, pb))
                 if concept in ("minor", "person", "adult", "adult_leaning") and mode == "word":
                     self.person_words.add(key)
@@ -164,8 +167,8 @@ class Matcher:
             assert matcher is not None
             self.ages[lex.language] = matcher
             for unit in lex.ages.units:
-                key = fold(unit.strip("*")).strip()
-                self.entries.append(TermEntry(unit, key, "age_unit", lex.language, "substring"))
+                key, mode = parse_term(unit)
+                self.entries.append(TermEntry(unit, key, "age_unit", lex.language, mode))
         self.not_typos.update(fold(w).strip() for w in lex.not_typos)
 
     def _build(self, keyfn: object) -> ahocorasick.Automaton:
@@ -309,73 +312,87 @@ class Matcher:
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             candidates: dict[str, TermEntry] = {}
-            for variant in (word, *_deletions(word)):
-                for entry in self._typo_index.get(variant, ()):
-                    if entry.concept in concepts and _one_edit(word, entry.key):
+            for variant in (word, *deletions(word)):
+                for entry in self.typo_index.get(variant, ()):
+                    if entry.concept in concepts and one_edit(word, entry.key):
                         candidates.setdefault(entry.key + entry.language, entry)
             found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
         return found
 
     def _ages(self, text: str, units: list[Hit]) -> list[AgeHit]:
-        found: dict[tuple[int, int], AgeHit] = {}
-        for unit in units:
-            matcher = self.ages.get(unit.entry.language)
-            if matcher is None:
+        """Ages near age units. Windows around the units are merged per language, so each part
+        of the text is searched once per language however many units it holds."""
+        windows: dict[str, list[list[int]]] = {}
+        for unit in sorted(units, key=lambda h: h.start):
+            if unit.entry.language not in self.ages:
                 continue
-            lo = max(0, unit.start - 48)
-            hi = min(len(text), unit.end + 48)
-            for m in matcher.pattern.finditer(text, lo, hi):
-                if (m.start(), m.end()) in found:
-                    continue
-                number = matcher.number.search(m.group())
-                if number is None:
-                    continue
-                raw = number.group()
-                value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
-                if not 0 < value < 120 or self._is_object_age(text, m.start(), m.end(), matcher):
-                    continue
-                found[(m.start(), m.end())] = AgeHit(
-                    value, m.start(), m.end(), matcher.language, m.group()
-                )
+            lo, hi = max(0, unit.start - 48), min(len(text), unit.end + 48)
+            spans = windows.setdefault(unit.entry.language, [])
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+        found: dict[tuple[int, int], AgeHit] = {}
+        for language, spans in windows.items():
+            matcher = self.ages[language]
+            for lo, hi in spans:
+                for m in matcher.pattern.finditer(text, lo, hi):
+                    if (m.start(), m.end()) in found:
+                        continue
+                    number = matcher.number.search(m.group())
+                    if number is None:
+                        continue
+                    raw = number.group()
+                    value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
+                    if not 0 < value < 120 or self._is_object_age(text, m.start(), m.end(), matcher):
+                        continue
+                    found[(m.start(), m.end())] = AgeHit(
+                        value, m.start(), m.end(), matcher.language, m.group()
+                    )
         return list(found.values())
 
-    def _is_object_age(self, text: str, start: int, end: int, matcher: AgeMatcher) -> bool:
-        """An age that describes a thing (``8 year old oak``, ``whisky aged 12 years``)."""
+    @staticmethod
+    def _is_object_age(text: str, start: int, end: int, matcher: AgeMatcher) -> bool:
+        """An age that describes a thing: the word right after it, or right before it, is one of
+        the language's objects (``8 year old oak``, ``whisky aged 12 years``). Only the adjacent
+        words count, so an object elsewhere in the prompt can't cancel a person's age."""
         before = text[max(0, start - 40) : start].split()
         if before and before[-1] in matcher.objects:
             return True
-        for word in text[end : end + 60].split()[:3]:
-            if word in self.person_words:
-                return False
-            if word in matcher.objects:
-                return True
-        return False
+        after = text[end : end + 40].split()
+        return bool(after) and after[0] in matcher.objects
 
 
 def _prune(hits: list[Hit], ages: list[AgeHit]) -> list[Hit]:
     """Drop hits that say nothing new: inside an age (``old`` in ``12 years old``), inside a longer
     hit of the same concept (``girl`` in ``1girl``), or the same span and concept in another
-    language."""
-    spans = [(h, *h.view.base_span(h.start, h.end)) for h in hits]
-    spans.sort(key=lambda t: (t[1], -(t[2] - t[1])))
+    language. Linear after sorting, whatever the number of hits."""
+    spans = sorted(
+        ((h, *h.view.base_span(h.start, h.end)) for h in hits), key=lambda t: (t[1], t[1] - t[2])
+    )
+    age_spans = sorted((a.start, a.end) for a in ages)
     kept: list[Hit] = []
-    covering: dict[str, list[tuple[int, int]]] = {}
+    reach: dict[str, int] = {}  # furthest end of a kept span, per concept
+    age_i, age_reach = 0, -1
     for hit, a, b in spans:
-        if any(age.start <= a and b <= age.end for age in ages):
+        while age_i < len(age_spans) and age_spans[age_i][0] <= a:
+            age_reach = max(age_reach, age_spans[age_i][1])
+            age_i += 1
+        if b <= age_reach:
             continue
-        same = covering.setdefault(hit.entry.concept, [])
-        if any(x <= a and b <= y for x, y in same):
+        concept = hit.entry.concept
+        if b <= reach.get(concept, -1):
             continue
-        same.append((a, b))
+        reach[concept] = b
         kept.append(hit)
     return kept
 
 
-def _deletions(word: str) -> list[str]:
+def deletions(word: str) -> list[str]:
     return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
-def _one_edit(a: str, b: str) -> bool:
+def one_edit(a: str, b: str) -> bool:
     """True if a and b differ by exactly one insertion, deletion, substitution or transposition."""
     if a == b or abs(len(a) - len(b)) > 1:
         return False

@@ -8,6 +8,8 @@ that leans young, are a signal of their own. Terms in the negative prompt are ne
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 
 from gardien.core.categories import MINORS, SEXUAL, SEXUAL_MINORS
@@ -27,6 +29,9 @@ TRICK_STRONG = 0.8
 TRICK_WEAK = 0.4
 #: Words between a youth adjective and its person noun, at most.
 YOUTH_REACH = 3
+_REACH_CHARS = 200
+#: Findings kept per field and concept; the rest are counted in one summary finding.
+MAX_FINDINGS_PER_CONCEPT = 16
 
 _SEXUAL_WEIGHT = {"sexual_explicit": EXPLICIT, "sexual_suggestive": SUGGESTIVE}
 _CATEGORY = {
@@ -111,17 +116,18 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
     persons = f.of("person")
     if not youths or not persons:
         return []
-    pairs = []
+    located = sorted(((*p.view.base_span(p.start, p.end), p) for p in persons), key=lambda t: t[0])
+    starts = [a for a, _, _ in located]
     text = f.text
+    pairs = []
     for y in youths:
         ya, yb = y.view.base_span(y.start, y.end)
-        for p in persons:
-            if y.entry.language != p.entry.language and "common" not in (
-                y.entry.language,
-                p.entry.language,
-            ):
+        # persons that start near the adjective: three words rarely span 200 characters
+        lo = bisect_left(starts, ya - _REACH_CHARS)
+        hi = bisect_right(starts, yb + _REACH_CHARS)
+        for pa, pb, p in located[lo:hi]:
+            if not _same_language(y, p):
                 continue
-            pa, pb = p.view.base_span(p.start, p.end)
             if yb <= pa:
                 gap = text.count(" ", yb, pa)
             elif pb <= ya:
@@ -130,7 +136,13 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
                 continue
             if gap <= YOUTH_REACH:
                 pairs.append((y, p))
+                break
     return pairs
+
+
+def _same_language(a: Hit, b: Hit) -> bool:
+    la, lb = a.entry.language, b.entry.language
+    return la == lb or "common" in (la, lb)
 
 
 def compose(positive: Field, negative: Field | None) -> Composition:
@@ -139,7 +151,35 @@ def compose(positive: Field, negative: Field | None) -> Composition:
     _positive(positive, out)
     if negative is not None:
         _negative_trick(positive, negative, out)
+    out.findings = _capped(out.findings)
     return out
+
+
+def _capped(findings: list[Finding]) -> list[Finding]:
+    """At most MAX_FINDINGS_PER_CONCEPT findings per field and concept, plus a count of the rest,
+    so a hostile prompt that repeats a term can't make a verdict of a million findings."""
+    if len(findings) <= MAX_FINDINGS_PER_CONCEPT:
+        return findings
+    seen: Counter[tuple[str | None, str | None, str]] = Counter()
+    kept: list[Finding] = []
+    for f in findings:
+        key = (f.field, f.concept, f.kind)
+        seen[key] += 1
+        if seen[key] <= MAX_FINDINGS_PER_CONCEPT:
+            kept.append(f)
+    for (fld, concept, kind), n in seen.items():
+        if n > MAX_FINDINGS_PER_CONCEPT:
+            kept.append(
+                Finding(
+                    kind="summary",
+                    category=None,
+                    score=0.0,
+                    detail=f"{n - MAX_FINDINGS_PER_CONCEPT} more {kind} findings of {concept}",
+                    field=fld,
+                    concept=concept,
+                )
+            )
+    return kept
 
 
 def _positive(f: Field, out: Composition) -> None:
