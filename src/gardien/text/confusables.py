@@ -51,6 +51,12 @@ def _table() -> dict[str, str]:
             if len(target) == 1 and target.isascii() and target.isalpha():
                 table[char] = target
                 break
+    # A small letter whose capital impersonates a Latin capital folds like that capital (Cyrillic
+    # н/Н -> h, к/К -> k, т/Т -> t), so that case folding never separates the two forms.
+    for char in list(table):
+        small = char.lower()
+        if small != char and small not in table and len(small) == 1:
+            table[small] = table[char]
     return table
 
 

@@ -10,7 +10,7 @@ from gardien.core.policy import Policy, load_policy
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.text.classifier import PromptClassifier
 from gardien.text.lexicon import bundled_not_typos, load_lexicon_file, load_lexicons
-from gardien.text.matcher import Matcher
+from gardien.text.matcher import MAX_MATCHES, Matcher
 from gardien.text.normalize import Folded
 from gardien.text.rules import Field, compose
 
@@ -67,11 +67,11 @@ class PromptGuard:
 
     def _check(self, prompt: str, negative_prompt: str) -> Verdict:
         pos_folded = Folded.of(prompt)
-        pos = Field("prompt", pos_folded, self.matcher.scan(pos_folded))
+        pos = Field("prompt", pos_folded, self.matcher.scan(pos_folded), self.matcher)
         neg = None
         if negative_prompt:
             neg_folded = Folded.of(negative_prompt)
-            neg = Field("negative_prompt", neg_folded, self.matcher.scan(neg_folded))
+            neg = Field("negative_prompt", neg_folded, self.matcher.scan(neg_folded), self.matcher)
         result = compose(pos, neg)
         if self._one_sided(result.scores):
             # Only one half of the pair was found: look again for a typo of the other half.
@@ -81,10 +81,27 @@ class PromptGuard:
                 pos.scan.hits.extend(typos)
                 result = compose(pos, neg)
         scores = {c: result.scores.get(c, 0.0) for c in CATEGORIES}
+        decision = self.policy.decide(scores)
+        findings = result.findings
+        truncated = [f for f in (pos, neg) if f is not None and f.scan.truncated]
+        if truncated:
+            # Too many matches to examine them all: never allow what was not fully read.
+            decision = Decision.strictest(decision, self.policy.on_error)
+            findings.extend(
+                Finding(
+                    kind="limit",
+                    category=None,
+                    score=0.0,
+                    detail=f"{f.name} holds over {MAX_MATCHES} lexicon matches; "
+                    "it was not fully examined",
+                    field=f.name,
+                )
+                for f in truncated
+            )
         return Verdict(
-            decision=self.policy.decide(scores),
+            decision=decision,
             category_scores=scores,
-            findings=tuple(result.findings),
+            findings=tuple(findings),
             policy=self.policy.name,
         )
 

@@ -14,7 +14,9 @@ Each hit keeps a map back to the original text.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate, chain
 from dataclasses import dataclass, field
 
 import ahocorasick
@@ -35,6 +37,8 @@ _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 5
+#: Shorter terms (``nuda``) are only looked for with two letters swapped (``ndua``).
+TYPO_MIN_TRANSPOSED = 4
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
@@ -98,10 +102,20 @@ class AgeMatcher:
     objects: frozenset[str]
 
 
+#: Raw automaton matches examined per field, over all views. No real prompt comes near it; an input
+#: that does is reported as truncated, and the guard fails closed on it.
+MAX_MATCHES = 20_000
+#: Ages read per field; further ones add nothing to a verdict.
+MAX_AGES = 1_000
+
+
 @dataclass
 class Scan:
     hits: list[Hit] = field(default_factory=list)
     ages: list[AgeHit] = field(default_factory=list)
+    #: More than MAX_MATCHES matches: the input was not fully examined.
+    truncated: bool = False
+    matches: int = 0
 
 
 def _fold_pattern(pattern: str) -> str:
@@ -147,10 +161,21 @@ class Matcher:
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
+        #: For each normalised term, the concepts it has in each language.
+        self.concepts_of: dict[str, dict[str, set[str]]] = {}
+        for entry in self.entries:
+            by_lang = self.concepts_of.setdefault(entry.key, {})
+            by_lang.setdefault(entry.language, set()).add(entry.concept)
+
         self.typo_index: dict[str, list[TermEntry]] = {}
         for entry in self.entries:
             key = entry.key
-            if entry.concept in TYPO_CONCEPTS and entry.mode == "word" and len(key) >= TYPO_MIN_TERM and key.isalpha():
+            if (
+                entry.concept in TYPO_CONCEPTS
+                and entry.mode == "word"
+                and len(key) >= TYPO_MIN_TRANSPOSED
+                and key.isalpha()
+            ):
                 for variant in {key, *deletions(key)}:
                     self.typo_index.setdefault(variant, []).append(entry)
 
@@ -188,7 +213,8 @@ class Matcher:
         base = View("base", folded.text, folded)
         if _CAMEL.search(folded.original):
             base.boundaries = self._camel_boundaries(folded)
-        result = Scan(hits=list(self._scan(base, self._automaton)))
+        result = Scan()
+        result.hits = list(self._scan(base, self._automaton, result))
         text = folded.text
         others: list[tuple[View, ahocorasick.Automaton]] = []
         if _LEET_TRIGGER.search(text):
@@ -202,11 +228,11 @@ class Matcher:
         if _SPACED.search(text):
             others.append((self._spacing_view(folded), self._automaton))
         if others:
-            # Only now are original offsets needed: to drop what a view finds a second time.
-            seen = {(h.entry, *h.original_span) for h in result.hits}
+            # Drop what a view finds a second time, comparing spans of the normalised text.
+            seen = {(h.entry, h.start, h.end) for h in result.hits}
             for view, automaton in others:
-                for hit in self._scan(view, automaton):
-                    ident = (hit.entry, *hit.original_span)
+                for hit in self._scan(view, automaton, result):
+                    ident = (hit.entry, *view.base_span(hit.start, hit.end))
                     if ident not in seen:
                         seen.add(ident)
                         result.hits.append(hit)
@@ -218,11 +244,15 @@ class Matcher:
             result.hits = _prune(result.hits, result.ages)
         return result
 
-    def _scan(self, view: View, automaton: ahocorasick.Automaton) -> Iterator[Hit]:
+    def _scan(self, view: View, automaton: ahocorasick.Automaton, result: Scan) -> Iterator[Hit]:
         text = view.text
         n = len(text)
         squeezed = view.name == "stretch"
         for last, entries in automaton.iter(text):
+            result.matches += 1
+            if result.matches > MAX_MATCHES:
+                result.truncated = True
+                return
             end = last + 1
             for entry in entries:
                 klen = len(squeeze(entry.key)) if squeezed else len(entry.key)
@@ -263,37 +293,56 @@ class Matcher:
     @staticmethod
     def _squeeze_view(folded: Folded) -> View:
         text = folded.text
-        out: list[str] = []
         to_base: list[int] = []
-        for i, c in enumerate(text):
-            if out and c == out[-1] and c.isalpha():
-                continue
-            out.append(c)
-            to_base.append(i)
-        return View("stretch", "".join(out), folded, to_base)
+        prev = 0
+        for m in _RUN.finditer(text):
+            to_base.extend(range(prev, m.start() + 1))
+            prev = m.end()
+        to_base.extend(range(prev, len(text)))
+        return View("stretch", _RUN.sub(r"\1", text), folded, to_base)
 
     @staticmethod
     def _spacing_view(folded: Folded) -> View:
         text = folded.text
-        out: list[str] = []
+        pieces: list[str] = []
         to_base: list[int] = []
-        joined: set[int] = set()
-        pos = 0
+        joined: list[range] = []
+        prev = 0
         for m in _SPACED.finditer(text):
-            for i in range(pos, m.start()):
-                out.append(text[i])
-                to_base.append(i)
-            first = len(out)
-            for i in range(m.start(), m.end()):
-                if text[i] != " ":
-                    out.append(text[i])
-                    to_base.append(i)
-            joined.update(range(first + 1, len(out)))
-            pos = m.end()
-        for i in range(pos, len(text)):
-            out.append(text[i])
-            to_base.append(i)
-        return View("spacing", "".join(out), folded, to_base, frozenset(joined))
+            pieces.append(text[prev : m.start()])
+            to_base.extend(range(prev, m.start()))
+            first = len(to_base)
+            letters = m.group().replace(" ", "")
+            pieces.append(letters)
+            to_base.extend(range(m.start(), m.end(), 2))
+            joined.append(range(first + 1, first + len(letters)))
+            prev = m.end()
+        pieces.append(text[prev:])
+        to_base.extend(range(prev, len(text)))
+        boundaries = frozenset(chain.from_iterable(joined))
+        return View("spacing", "".join(pieces), folded, to_base, boundaries)
+
+    def typo_candidates(self, word: str) -> list[TermEntry]:
+        """Terms that ``word`` could be a typo of. A word and its term share a script: a Latin
+        word is no typo of a Russian term whose normalised form happens to look Latin."""
+        ascii_word = word.isascii()
+        found = []
+        for variant in (word, *deletions(word)):
+            for entry in self.typo_index.get(variant, ()):
+                if entry.key.isascii() == ascii_word and one_edit(
+                    word, entry.key, swap_only=len(entry.key) < TYPO_MIN_TERM
+                ):
+                    found.append(entry)
+        return found
+
+    def pairs_across(self, youth: TermEntry, person: TermEntry) -> bool:
+        """Whether a youth word can describe a person noun of another language: not if the
+        person's language gives the youth word another meaning (``petite`` is a youth adjective
+        in French, a body type in English, so ``petite girl`` is no pair)."""
+        if youth.language == person.language or "common" in (youth.language, person.language):
+            return True
+        other = self.concepts_of.get(youth.key, {}).get(person.language, set())
+        return not (other - {"youth"})
 
     def typos(self, folded: Folded, scan: Scan, concepts: tuple[str, ...]) -> list[Hit]:
         """Words one edit (insertion, deletion, substitution, transposition) from a term.
@@ -302,20 +351,28 @@ class Matcher:
         lexicon term, or a known real word (``not_typos``), is never read as a typo.
         """
         text = folded.text
-        taken = [h.view.base_span(h.start, h.end) for h in scan.hits]
+        taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
+        taken_starts = [a for a, _ in taken]
+        taken_reach = list(accumulate((b for _, b in taken), max))
         view = View("typo", text, folded)
         found: list[Hit] = []
+        checked: dict[str, list[TermEntry]] = {}
         for m in _TYPO_TOKEN.finditer(text):
             word = m.group()
             if word in self._keys or word in self.not_typos:
                 continue
-            if any(a < m.end() and m.start() < b for a, b in taken):
+            # skip words that overlap a hit already found
+            i = bisect_left(taken_starts, m.end())
+            if i and taken_reach[i - 1] > m.start():
+                continue
+            if word in checked:
+                found.extend(Hit(e, m.start(), m.end(), view) for e in checked[word])
                 continue
             candidates: dict[str, TermEntry] = {}
-            for variant in (word, *deletions(word)):
-                for entry in self.typo_index.get(variant, ()):
-                    if entry.concept in concepts and one_edit(word, entry.key):
-                        candidates.setdefault(entry.key + entry.language, entry)
+            for entry in self.typo_candidates(word):
+                if entry.concept in concepts:
+                    candidates.setdefault(entry.key + entry.language, entry)
+            checked[word] = list(candidates.values())
             found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
         return found
 
@@ -337,6 +394,8 @@ class Matcher:
             matcher = self.ages[language]
             for lo, hi in spans:
                 for m in matcher.pattern.finditer(text, lo, hi):
+                    if len(found) >= MAX_AGES:
+                        return list(found.values())
                     if (m.start(), m.end()) in found:
                         continue
                     number = matcher.number.search(m.group())
@@ -392,14 +451,15 @@ def deletions(word: str) -> list[str]:
     return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
-def one_edit(a: str, b: str) -> bool:
-    """True if a and b differ by exactly one insertion, deletion, substitution or transposition."""
-    if a == b or abs(len(a) - len(b)) > 1:
+def one_edit(a: str, b: str, *, swap_only: bool = False) -> bool:
+    """True if a and b differ by exactly one insertion, deletion, substitution or transposition
+    (only a transposition of two adjacent letters if ``swap_only``)."""
+    if a == b or abs(len(a) - len(b)) > 1 or (swap_only and len(a) != len(b)):
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 1:
-            return True
+            return not swap_only
         i, j = diff[0], diff[-1]
         return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
@@ -414,24 +474,23 @@ def _excepted(entry: TermEntry, text: str, start: int, end: int) -> bool:
     if entry.followed_by:
         rest = text[end : end + 64]
         if cjk:
-            rest = rest.lstrip(" ")
-            if any(rest.startswith(w) for w in entry.followed_by):
+            if rest.lstrip(" ").startswith(entry.followed_by):
                 return True
-        elif rest.startswith(" "):
+        elif rest.startswith(" ") and rest.startswith(entry.followed_by, 1):
             for w in entry.followed_by:
                 if rest.startswith(w, 1) and not _alnum_at(rest, 1 + len(w)):
                     return True
     if entry.preceded_by:
         before = text[max(0, start - 64) : start]
         if cjk:
-            before = before.rstrip(" ")
-            if any(before.endswith(w) for w in entry.preceded_by):
+            if before.rstrip(" ").endswith(entry.preceded_by):
                 return True
         elif before.endswith(" "):
             body = before[:-1]
-            for w in entry.preceded_by:
-                if body.endswith(w) and not _alnum_at(body, len(body) - len(w) - 1):
-                    return True
+            if body.endswith(entry.preceded_by):
+                for w in entry.preceded_by:
+                    if body.endswith(w) and not _alnum_at(body, len(body) - len(w) - 1):
+                        return True
     return False
 
 

@@ -8,14 +8,15 @@ that leans young, are a signal of their own. Terms in the negative prompt are ne
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
 from gardien.core.categories import MINORS, SEXUAL, SEXUAL_MINORS
 from gardien.core.verdict import Finding
-from gardien.text.matcher import AgeHit, Hit, Scan
-from gardien.text.normalize import Folded
+from gardien.text.matcher import AgeHit, Hit, Matcher, Scan
+from gardien.text.normalize import Folded, fold
 
 CODED = 1.0
 MINOR = 0.95
@@ -49,6 +50,7 @@ class Field:
     name: str
     folded: Folded
     scan: Scan
+    matcher: Matcher
 
     @property
     def original(self) -> str:
@@ -111,7 +113,7 @@ def _age_finding(f: Field, age: AgeHit, category: str | None, score: float) -> F
 
 
 def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
-    """Youth adjectives within reach of a person noun of the same language."""
+    """Youth adjectives within reach of a person noun they can describe."""
     youths = f.of("youth")
     persons = f.of("person")
     if not youths or not persons:
@@ -126,7 +128,7 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
         lo = bisect_left(starts, ya - _REACH_CHARS)
         hi = bisect_right(starts, yb + _REACH_CHARS)
         for pa, pb, p in located[lo:hi]:
-            if not _same_language(y, p):
+            if not f.matcher.pairs_across(y.entry, p.entry):
                 continue
             if yb <= pa:
                 gap = text.count(" ", yb, pa)
@@ -140,9 +142,29 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
     return pairs
 
 
-def _same_language(a: Hit, b: Hit) -> bool:
-    la, lb = a.entry.language, b.entry.language
-    return la == lb or "common" in (la, lb)
+_BARE_AGE = re.compile(r"[\s,(\[{:]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,;|.]|$)")
+
+
+def _bare_ages(f: Field) -> list[tuple[Hit, int, int, int]]:
+    """A number standing alone right after a person noun: ``girl, 12``, ``Mädchen (12)``.
+
+    Read only where it ends a comma-list item, so ``girl, 2 dogs`` is a count, not an age.
+    """
+    found = []
+    for hit in f.of("person"):
+        _, end = hit.original_span
+        m = _BARE_AGE.match(f.original, end)
+        if m is None:
+            continue
+        raw = m.group(1)
+        if raw.isdigit():
+            value = int(raw)
+        else:
+            ages = f.matcher.ages.get(hit.entry.language)
+            value = ages.numbers.get(fold(raw).strip(), 0) if ages else 0
+        if 0 < value < 100:
+            found.append((hit, value, m.start(1), m.end(1)))
+    return found
 
 
 def compose(positive: Field, negative: Field | None) -> Composition:
@@ -183,31 +205,77 @@ def _capped(findings: list[Finding]) -> list[Finding]:
 
 
 def _positive(f: Field, out: Composition) -> None:
+    shown: Counter[str] = Counter()  # findings per concept; the rest are only counted
+
+    def show(concept: str) -> bool:
+        shown[concept] += 1
+        return shown[concept] <= MAX_FINDINGS_PER_CONCEPT
+
     for hit in f.scan.hits:
         concept = hit.entry.concept
         if concept == "coded":
             out.raise_score(SEXUAL_MINORS, CODED)
             out.raise_score(MINORS, CODED)
             out.raise_score(SEXUAL, CODED)
-            out.findings.append(_term_finding(f, hit, CODED, SEXUAL_MINORS))
+            if show(concept):
+                out.findings.append(_term_finding(f, hit, CODED, SEXUAL_MINORS))
         elif concept == "minor":
             out.minor_refs.append((MINOR, hit.entry.term))
-            out.findings.append(_term_finding(f, hit, MINOR, MINORS))
+            if show(concept):
+                out.findings.append(_term_finding(f, hit, MINOR, MINORS))
         elif concept in _SEXUAL_WEIGHT:
             weight = _SEXUAL_WEIGHT[concept]
             out.sexual_refs.append((weight, hit.entry.term))
-            out.findings.append(_term_finding(f, hit, weight, SEXUAL))
-        else:
+            if show(concept):
+                out.findings.append(_term_finding(f, hit, weight, SEXUAL))
+        elif show(concept):
             out.findings.append(_term_finding(f, hit, 0.0, None))
+    ages = list(f.scan.ages)
+    if out.sexual_refs and not out.minor_refs and f.of("person"):
+        for hit, value, start, end in _bare_ages(f):
+            ages.append(AgeHit(value, -1, -1, hit.entry.language, f.original[start:end]))
+            out.findings.append(
+                Finding(
+                    kind="age",
+                    category=MINORS if value < 18 else None,
+                    score=AGE_MINOR if value < 18 else 0.0,
+                    detail=f"number {value} right after person {hit.entry.term!r} read as an age",
+                    field=f.name,
+                    start=start,
+                    end=end,
+                    text=f.original[start:end],
+                    concept="age_minor" if value < 18 else "age_adult",
+                    language=hit.entry.language,
+                )
+            )
+            if value < 18:
+                out.minor_refs.append((AGE_MINOR, f.original[start:end]))
+    adult_age = [a for a in ages if a.value >= 18]
+    minor_age = [a for a in ages if a.value < 18]
     for y, p in _youth_pairs(f):
-        label = f"{y.entry.term} + {p.entry.term}"
-        out.minor_refs.append((YOUTH_PERSON, label))
+        detail = f"youth adjective {y.entry.term!r} describes person {p.entry.term!r}"
+        if adult_age and not minor_age:
+            # "young girl, 19 years old": the stated age decides. A minor noun or a minor age
+            # is never cancelled this way.
+            out.findings.append(
+                Finding(
+                    kind="rule",
+                    category=None,
+                    score=0.0,
+                    detail=f"{detail}, but the prompt states an adult age ({adult_age[0].text!r})",
+                    field=f.name,
+                    concept="youth+person",
+                    language=y.entry.language,
+                )
+            )
+            continue
+        out.minor_refs.append((YOUTH_PERSON, f"{y.entry.term} + {p.entry.term}"))
         out.findings.append(
             Finding(
                 kind="rule",
                 category=MINORS,
                 score=YOUTH_PERSON,
-                detail=f"youth adjective {y.entry.term!r} describes person {p.entry.term!r}",
+                detail=detail,
                 field=f.name,
                 concept="youth+person",
                 language=y.entry.language,
