@@ -39,15 +39,18 @@ def _lexicon(tmp_path: Path, body: str) -> Path:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("[terms]\nminor = [\"\"]\n", "terms.minor[0]"),
-        ("[terms]\nminor = [\"ab*\"]\n", "terms.minor[0]"),
-        ("[terms]\nsexy = [\"x\"]\n", "terms.sexy"),
-        ("[terms]\nminor = [\"kid\"]\n[[exceptions]]\nterm = \"goat\"\nfollowed_by = [\"x\"]\n",
-         "exceptions[0].term"),
-        ("[terms]\nminor = [\"kid\"]\n[ages]\nunits = [\"yo\"]\npatterns = [\"(\"]\n",
-         "ages.patterns"),
-        ("[terms]\nminor = [\"kid\"]\n[ages]\nunits = [\"yo\"]\npatterns = [\"yo\"]\n",
-         "must contain {n}"),
+        ('[terms]\nminor = [""]\n', "terms.minor[0]"),
+        ('[terms]\nminor = ["ab*"]\n', "terms.minor[0]"),
+        ('[terms]\nsexy = ["x"]\n', "terms.sexy"),
+        (
+            '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "goat"\nfollowed_by = ["x"]\n',
+            "exceptions[0].term",
+        ),
+        ('[terms]\nminor = ["kid"]\n[ages]\nunits = ["yo"]\npatterns = ["("]\n', "ages.patterns"),
+        (
+            '[terms]\nminor = ["kid"]\n[ages]\nunits = ["yo"]\npatterns = ["yo"]\n',
+            "must contain {n}",
+        ),
         ("[terms\n", "not valid TOML"),
     ],
 )

@@ -60,6 +60,13 @@ def test_invisible_characters_never_change_the_fold(text: str, data: st.DataObje
     assert fold("".join(chars)) == fold(text)
 
 
+@given(st.text(max_size=200))
+@settings(max_examples=300)
+def test_source_lookup_agrees_with_full_table(text: str) -> None:
+    folded = Folded.of(text)
+    assert [folded.source(p) for p in range(len(folded.text))] == folded.starts
+
+
 def test_span_maps_back_to_original() -> None:
     original = "a (Ｎ\u200bＵＤＥ:1.2) photo"
     f = Folded.of(original)

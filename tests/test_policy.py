@@ -48,7 +48,8 @@ def test_custom_policy_file(tmp_path: Path) -> None:
         ('name = "x"\n[thresholds."sexual/minors"]\nreview = 0.6\nblock = 0.5\n', "review"),
         ('name = "x"\n[thresholds."sexual/minors"]\nreview = 0.3\n', "block"),
         (
-            'name = "x"\non_error = "allow"\n[thresholds."sexual/minors"]\nreview = 0.3\nblock = 0.5\n',
+            'name = "x"\non_error = "allow"\n'
+            '[thresholds."sexual/minors"]\nreview = 0.3\nblock = 0.5\n',
             "on_error",
         ),
         (

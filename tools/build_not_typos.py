@@ -19,8 +19,36 @@ from gardien.text.matcher import Matcher
 from gardien.text.normalize import fold
 
 LANGUAGES = [
-    "en", "fr", "es", "de", "it", "pt", "nl", "pl", "ru", "tr", "ro", "sv", "da", "nb", "fi",
-    "cs", "sk", "hu", "ca", "id", "ms", "uk", "bg", "sr", "hr", "sl", "lt", "lv", "vi", "fil",
+    "en",
+    "fr",
+    "es",
+    "de",
+    "it",
+    "pt",
+    "nl",
+    "pl",
+    "ru",
+    "tr",
+    "ro",
+    "sv",
+    "da",
+    "nb",
+    "fi",
+    "cs",
+    "sk",
+    "hu",
+    "ca",
+    "id",
+    "ms",
+    "uk",
+    "bg",
+    "sr",
+    "hr",
+    "sl",
+    "lt",
+    "lv",
+    "vi",
+    "fil",
 ]
 TOP = 60_000
 OUT = Path(__file__).resolve().parent.parent / "src/gardien/text/lexicons/not_typos.txt"

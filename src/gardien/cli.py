@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -133,30 +133,20 @@ def _check_line(guard: PromptGuard, number: int, line: str) -> dict[str, Any]:
 
 def _check_jsonl(guard: PromptGuard, stream: IO[str]) -> None:
     tally: Counter[str] = Counter()
-    show_progress = sys.stderr.isatty() and stream is not sys.stdin
-    lines = _lines(stream)
-    with click.progressbar(
-        lines, label="screening", file=sys.stderr if show_progress else _Null()
-    ) as bar:
-        for number, line in bar:
+
+    def screen(lines: Iterable[tuple[int, str]]) -> None:
+        for number, line in lines:
             record = _check_line(guard, number, line)
             tally[record.get("decision", "error")] += 1
             click.echo(json.dumps(record, ensure_ascii=False))
+
+    if sys.stderr.isatty() and stream is not sys.stdin:
+        with click.progressbar(_lines(stream), label="screening", file=sys.stderr) as bar:
+            screen(bar)
+    else:
+        screen(_lines(stream))
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(tally.items())) or "no input"
     click.echo(f"screened {sum(tally.values())} lines ({summary})", err=True)
-
-
-class _Null:
-    """A stream that discards what it is given (progress bars when stderr is not a terminal)."""
-
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
-
-    def isatty(self) -> bool:
-        return False
 
 
 def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
@@ -258,7 +248,9 @@ def eval_prompts(
             name = key if isinstance(key, str) else " / ".join(key)
             click.echo(f"  {name:<40} {t.counted:>6}/{t.total:<6} {100 * t.rate:6.2f}%")
     if report.misses and show_misses:
-        click.echo(f"\nmisses ({len(report.misses)}; first {min(show_misses, len(report.misses))}):")
+        click.echo(
+            f"\nmisses ({len(report.misses)}; first {min(show_misses, len(report.misses))}):"
+        )
         for ex, v in report.misses[:show_misses]:
             click.echo(f"  {ex.id} [{ex.label}] {v.decision.value}: {ex.prompt[:100]!r}")
     for err in report.errors:
@@ -284,7 +276,9 @@ def lexicon_check(files: tuple[Path, ...]) -> None:
             continue
         terms = sum(len(getattr(lex.terms, c)) for c in type(lex.terms).model_fields)
         ages = "ages" if lex.ages else "no ages"
-        click.echo(f"{lex.language:<7} {lex.name:<28} {terms:>5} terms, {ages}, "
-                   f"{len(lex.exceptions)} exceptions  ({path.name})")
+        click.echo(
+            f"{lex.language:<7} {lex.name:<28} {terms:>5} terms, {ages}, "
+            f"{len(lex.exceptions)} exceptions  ({path.name})"
+        )
     if failed:
         raise SystemExit(1)

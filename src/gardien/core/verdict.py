@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from gardien.core.categories import CATEGORIES, FLAG_THRESHOLD
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """What the caller should do. Ordered: allow < review < block."""
 
     ALLOW = "allow"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 
 from confusable_homoglyphs.confusables import confusables_data
 
@@ -37,7 +37,7 @@ def _by_name(char: str) -> str | None:
     return next(g for g in match.groups() if g).lower()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table() -> dict[str, str]:
     table: dict[str, str] = {}
     for char, homoglyphs in confusables_data.items():

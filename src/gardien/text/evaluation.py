@@ -83,9 +83,7 @@ class Tally:
 class Report:
     by_label: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_language: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
-    by_obfuscation: dict[tuple[str, str], Tally] = field(
-        default_factory=lambda: defaultdict(Tally)
-    )
+    by_obfuscation: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     misses: list[tuple[Example, Verdict]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 

@@ -55,7 +55,7 @@ class PromptGuard:
             )
         try:
             verdict = self._check(prompt, negative_prompt)
-        except Exception as exc:  # noqa: BLE001 - fail closed on any internal error
+        except Exception as exc:
             return self._failed(f"prompt guard error: {type(exc).__name__}: {exc}", "error")
         if self.classifier is not None and verdict.decision is Decision.REVIEW:
             verdict = self._second_stage(prompt, negative_prompt, verdict)
@@ -121,7 +121,7 @@ class PromptGuard:
         assert self.classifier is not None
         try:
             opinion = self.classifier.classify(prompt, negative)
-        except Exception as exc:  # noqa: BLE001 - a failing classifier leaves the review in place
+        except Exception as exc:
             finding = Finding(
                 kind="error",
                 category=None,
@@ -129,7 +129,10 @@ class PromptGuard:
                 detail=f"classifier {self.classifier.name!r} failed: {type(exc).__name__}: {exc}",
             )
             return Verdict(
-                verdict.decision, verdict.category_scores, (*verdict.findings, finding), verdict.policy
+                verdict.decision,
+                verdict.category_scores,
+                (*verdict.findings, finding),
+                verdict.policy,
             )
         scores = {
             c: max(verdict.category_scores.get(c, 0.0), float(opinion.category_scores.get(c, 0.0)))

@@ -16,22 +16,56 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import accumulate, chain
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
 
 import ahocorasick
 
 from gardien.text.lexicon import CONCEPTS, LexiconFile, TermEntry, parse_term
 from gardien.text.normalize import Folded, fold
 
-_LEET_I = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
-                         "9": "g", "@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e"})
-_LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
-                         "9": "g", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
+_LEET_I = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "8": "b",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "i",
+        "+": "t",
+        "€": "e",
+    }
+)
+_LEET_L = str.maketrans(
+    {
+        "0": "o",
+        "1": "l",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "8": "b",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "l",
+        "+": "t",
+        "€": "e",
+    }
+)
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
 _RUN = re.compile(r"([^\W\d])\1+")
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_] ){2,}[^\W_](?![^\W_])")
+# Cheap test for _SPACED, run on " " + text: a literal first character lets the engine skip ahead.
+_SPACED_TRIGGER = re.compile(r" [^\W_] [^\W_] [^\W_](?![^\W_])")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
@@ -40,6 +74,35 @@ TYPO_MIN_TERM = 5
 #: Shorter terms (``nuda``) are only looked for with two letters swapped (``ndua``).
 TYPO_MIN_TRANSPOSED = 4
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
+
+
+#: Context scanned on each side of a disguised spot; longer than any lexicon term.
+_WINDOW = 48
+
+
+def _windows(spots: Iterator[re.Match[str]], n: int) -> list[tuple[int, int]] | None:
+    """Merged windows around the spots where a disguise shows, or None to scan everything."""
+    out: list[tuple[int, int]] = []
+    for m in spots:
+        lo, hi = max(0, m.start() - _WINDOW), min(n, m.end() + _WINDOW)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    if sum(hi - lo for lo, hi in out) > n // 2:
+        return None
+    return out
+
+
+def _stretched(text: str) -> bool:
+    """Whether a letter appears three times in a row (``chiiild``); substring tests in C beat a
+    backreference regex on the common path."""
+    letters = set(text)
+    if len(letters) > 64:  # many distinct characters: one regex pass, not one search each
+        return bool(_STRETCH_TRIGGER.search(text))
+    return any(c * 3 in text for c in letters if c.isalpha()) and bool(
+        _STRETCH_TRIGGER.search(text)
+    )
 
 
 def squeeze(text: str) -> str:
@@ -56,6 +119,8 @@ class View:
     folded: Folded
     to_base: list[int] | None = None  # None: same positions as the normalised text
     boundaries: frozenset[int] = frozenset()  # extra word boundaries (inside joined letter runs)
+    windows: list[tuple[int, int]] | None = None  # only these parts need scanning (None: all)
+    camel: bool = False  # the original may switch from lower to upper case inside a word
 
     def base_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the normalised text that a span of this view comes from."""
@@ -139,7 +204,9 @@ def _compile_ages(lex: LexiconFile) -> AgeMatcher | None:
 class Matcher:
     """Every lexicon compiled into automata and age patterns."""
 
-    def __init__(self, lexicons: list[LexiconFile], not_typos: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, lexicons: list[LexiconFile], not_typos: frozenset[str] = frozenset()
+    ) -> None:
         self.lexicons = lexicons
         self.entries: list[TermEntry] = []
         self.ages: dict[str, AgeMatcher] = {}
@@ -211,21 +278,24 @@ class Matcher:
 
     def scan(self, folded: Folded) -> Scan:
         base = View("base", folded.text, folded)
-        if _CAMEL.search(folded.original):
-            base.boundaries = self._camel_boundaries(folded)
+        original = folded.original
+        base.camel = bool(_CAMEL.search(original)) or (
+            not original.isascii() and original.lower() != original
+        )
         result = Scan()
         result.hits = list(self._scan(base, self._automaton, result))
         text = folded.text
         others: list[tuple[View, ahocorasick.Automaton]] = []
         if _LEET_TRIGGER.search(text):
-            for table in (_LEET_I, _LEET_L):
-                leet = text.translate(table)
-                if leet != text:
-                    view = View("leet", leet, folded, None, base.boundaries)
-                    others.append((view, self._automaton))
-        if _STRETCH_TRIGGER.search(text):
+            tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
+            windows = _windows(_LEET_TRIGGER.finditer(text), len(text))
+            for table in tables:
+                view = View("leet", text.translate(table), folded, camel=base.camel)
+                view.windows = windows
+                others.append((view, self._automaton))
+        if _stretched(text):
             others.append((self._squeeze_view(folded), self._squeezed))
-        if _SPACED.search(text):
+        if _SPACED_TRIGGER.search(" " + text):
             others.append((self._spacing_view(folded), self._automaton))
         if others:
             # Drop what a view finds a second time, comparing spans of the normalised text.
@@ -248,7 +318,15 @@ class Matcher:
         text = view.text
         n = len(text)
         squeezed = view.name == "stretch"
-        for last, entries in automaton.iter(text):
+        matches = (
+            automaton.iter(text)
+            if view.windows is None
+            else chain.from_iterable(
+                ((lo + last, entries) for last, entries in automaton.iter(text[lo:hi]))
+                for lo, hi in view.windows
+            )
+        )
+        for last, entries in matches:
             result.matches += 1
             if result.matches > MAX_MATCHES:
                 result.truncated = True
@@ -276,19 +354,14 @@ class Matcher:
         a, b = text[p - 1], text[p]
         if not a.isalnum() or not b.isalnum() or a.isdigit() != b.isdigit():
             return True
-        return p in view.boundaries
-
-    @staticmethod
-    def _camel_boundaries(folded: Folded) -> frozenset[int]:
-        """Positions of the normalised text where the original switches from lower to upper case."""
-        original = folded.original
-        starts = folded.starts
-        out = set()
-        for p in range(1, len(starts)):
-            i, j = starts[p - 1], starts[p]
-            if i != j and original[i].islower() and original[j].isupper():
-                out.add(p)
-        return frozenset(out)
+        if p in view.boundaries:
+            return True
+        if view.camel and view.to_base is None:
+            # kidStyle: a switch from lower to upper case in the original is a word boundary
+            folded = view.folded
+            i, j = folded.source(p - 1), folded.source(p)
+            return i != j and folded.original[i].islower() and folded.original[j].isupper()
+        return False
 
     @staticmethod
     def _squeeze_view(folded: Folded) -> View:
@@ -403,7 +476,9 @@ class Matcher:
                         continue
                     raw = number.group()
                     value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
-                    if not 0 < value < 120 or self._is_object_age(text, m.start(), m.end(), matcher):
+                    if not 0 < value < 120 or self._is_object_age(
+                        text, m.start(), m.end(), matcher
+                    ):
                         continue
                     found[(m.start(), m.end())] = AgeHit(
                         value, m.start(), m.end(), matcher.language, m.group()

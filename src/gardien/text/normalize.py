@@ -1,17 +1,18 @@
 """Normalisation of prompt text into a matching form, with offsets back into the original.
 
 Every character of the input is folded on its own (NFKD, diacritics and invisible characters
-removed, case folded, look-alike letters folded to Latin, punctuation to a space); runs of spaces are
-then collapsed. The fold is a ``str.translate`` table filled on first sight of each code point, so
-the common path runs in C. Offsets are computed only when a finding needs them.
+removed, case folded, look-alike letters folded to Latin, punctuation to a space); runs of spaces
+are then collapsed. The fold is a ``str.translate`` table filled on first sight of each code
+point, so the common path runs in C. Offsets are computed only when a finding needs them.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import chain, repeat
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 from gardien.text.confusables import latin_lookalike
 
@@ -33,7 +34,7 @@ def _fold_one(ch: str) -> str:
     cat = unicodedata.category(ch)
     if cat in ("Mn", "Me", "Cf", "Cs", "Co", "Cn") or ch in _INVISIBLE_LETTERS:
         return ""
-    if ch == "_" or cat[0] in ("Z", "P", "C") and ch not in LEET_SYMBOLS:
+    if ch == "_" or (cat[0] in ("Z", "P", "C") and ch not in LEET_SYMBOLS):
         return " "
     if ch.isascii():
         if ch.isalnum() or ch in LEET_SYMBOLS:
@@ -100,11 +101,17 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
 
 @dataclass
 class Folded:
-    """A text and its matching form, with offsets computed on demand."""
+    """A text and its matching form, with offsets computed on demand.
+
+    ``source(p)`` maps a position of the matching form to its source character without building a
+    table of every position: collapsed space runs are few, so a bisect over them does, plus the
+    fold's per-character lengths where some character folded to zero or several characters.
+    """
 
     original: str
     text: str
     _starts: list[int] | None = field(default=None, repr=False)
+    _map: tuple[list[int], list[int], list[int] | None] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, original: str) -> Folded:
@@ -112,6 +119,7 @@ class Folded:
 
     @property
     def starts(self) -> list[int]:
+        """The source index of every character of the matching form (all at once)."""
         if self._starts is None:
             text, starts = fold_with_offsets(self.original)
             if text != self.text:  # pragma: no cover - guarded by property tests
@@ -119,13 +127,37 @@ class Folded:
             self._starts = starts
         return self._starts
 
+    def _mapping(self) -> tuple[list[int], list[int], list[int] | None]:
+        if self._map is None:
+            table = FOLD
+            original = self.original
+            translated = original.translate(table)
+            sources: list[int] | None = None
+            if len(translated) != len(original):
+                lengths = map(len, map(table.__getitem__, map(ord, original)))
+                sources = list(chain.from_iterable(map(repeat, range(len(original)), lengths)))
+            kept_at: list[int] = []  # position, in the matching form, of each run's kept space
+            shift: list[int] = [0]  # characters dropped by the runs so far
+            for m in _SPACES.finditer(translated):
+                kept_at.append(m.start() - shift[-1])
+                shift.append(shift[-1] + m.end() - m.start() - 1)
+            self._map = (kept_at, shift, sources)
+        return self._map
+
+    def source(self, p: int) -> int:
+        """Index in the original text of the character at position ``p`` of the matching form."""
+        if self._starts is not None:
+            return self._starts[p]
+        kept_at, shift, sources = self._mapping()
+        t = p + shift[bisect_left(kept_at, p)]
+        return sources[t] if sources is not None else t
+
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map a span of the matching form back to a span of the original text."""
-        starts = self.starts
-        if not starts or start >= end:
+        if start >= end or not self.text:
             return (0, 0)
-        a = starts[start]
-        b = starts[end - 1] + 1
+        a = self.source(start)
+        b = self.source(end - 1) + 1
         original = self.original
         # Take in trailing characters that folded to nothing (combining marks, zero-width).
         while b < len(original) and FOLD[ord(original[b])] == "":

@@ -66,7 +66,9 @@ class Field:
 
 @dataclass
 class Composition:
-    scores: dict[str, float] = field(default_factory=lambda: {SEXUAL: 0.0, SEXUAL_MINORS: 0.0, MINORS: 0.0})
+    scores: dict[str, float] = field(
+        default_factory=lambda: {SEXUAL: 0.0, SEXUAL_MINORS: 0.0, MINORS: 0.0}
+    )
     findings: list[Finding] = field(default_factory=list)
     minor_refs: list[tuple[float, str]] = field(default_factory=list)
     sexual_refs: list[tuple[float, str]] = field(default_factory=list)
@@ -312,8 +314,8 @@ def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
     """A sexual prompt leaning young, with adulthood pushed into the negative prompt."""
     if not out.sexual_refs:
         return
-    asserts_adult = pos.of("adult") or pos.of("adult_leaning") or any(
-        a.value >= 18 for a in pos.scan.ages
+    asserts_adult = (
+        pos.of("adult") or pos.of("adult_leaning") or any(a.value >= 18 for a in pos.scan.ages)
     )
     if asserts_adult:
         return
@@ -331,6 +333,7 @@ def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
     else:
         return
     markers = [h.entry.term for h in strong + weak] + [a.text for a in adult_ages]
+    young = ", ".join(repr(h.entry.term) for h in leaning[:3])
     out.raise_score(SEXUAL_MINORS, score)
     out.findings.append(
         Finding(
@@ -338,7 +341,7 @@ def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
             category=SEXUAL_MINORS,
             score=score,
             detail=(
-                f"sexual prompt leaning young ({', '.join(repr(h.entry.term) for h in leaning[:3])})"
+                f"sexual prompt leaning young ({young})"
                 f" with adult markers in the negative prompt ({', '.join(map(repr, markers[:4]))})"
             ),
             field=neg.name,

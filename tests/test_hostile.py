@@ -1,0 +1,64 @@
+"""Hostile input: huge, repetitive or strange prompts are answered, and never allowed by accident.
+
+Speed is measured by `make bench`, not here; these tests check what the answers are.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gardien.core import Decision
+from gardien.text import PromptGuard
+from gardien.text.matcher import MAX_MATCHES
+
+SIZE = 300_000
+
+
+@pytest.fixture(scope="module")
+def big_guard() -> PromptGuard:
+    return PromptGuard(max_chars=2 * SIZE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "((((" * (SIZE // 4),
+        "\u200b" * SIZE,
+        "a" + "\u0301" * (SIZE - 1),
+        "a" * SIZE,
+        "[{(<:>)}]" * (SIZE // 9),
+        "".join(chr(0x100 + (i * 7919) % 0xD000) for i in range(SIZE // 10)),
+    ],
+    ids=["brackets", "zero-width", "combining", "stretched", "syntax", "random-unicode"],
+)
+def test_shapeless_input_is_answered(big_guard: PromptGuard, text: str) -> None:
+    verdict = big_guard.check(text)
+    assert verdict.decision in (Decision.ALLOW, Decision.REVIEW)
+    assert not verdict.categories["sexual/minors"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nude child " * (SIZE // 11),
+        "ch1ld n@k3d " * (SIZE // 12),
+        "NakedChild " * (SIZE // 11),
+        "chlid sexy " * (SIZE // 11),
+    ],
+    ids=["terms", "leet", "camel", "typos"],
+)
+def test_repeated_requests_are_blocked(big_guard: PromptGuard, text: str) -> None:
+    verdict = big_guard.check(text)
+    assert verdict.decision is Decision.BLOCK
+    assert len(verdict.findings) < 200  # findings are capped, not a million
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["裸体少女" * (SIZE // 4), "12yo " * (SIZE // 5), "n u d e " * (SIZE // 8), "👧" * SIZE],
+    ids=["cjk", "ages", "spaced", "emoji"],
+)
+def test_too_many_matches_fail_closed(big_guard: PromptGuard, text: str) -> None:
+    verdict = big_guard.check(text)
+    assert verdict.decision is not Decision.ALLOW
+    assert any(f.kind == "limit" and str(MAX_MATCHES) in f.detail for f in verdict.findings)
