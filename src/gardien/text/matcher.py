@@ -22,44 +22,13 @@ from itertools import accumulate, chain
 import ahocorasick
 
 from gardien.text.lexicon import CONCEPTS, LexiconFile, TermEntry, parse_term
-from gardien.text.normalize import Folded, fold
+from gardien.text.normalize import Folded, fold, kept_after_collapse
 
-_LEET_I = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "9": "g",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "i",
-        "+": "t",
-        "€": "e",
-    }
-)
-_LEET_L = str.maketrans(
-    {
-        "0": "o",
-        "1": "l",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "9": "g",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-        "+": "t",
-        "€": "e",
-    }
-)
+# Leetspeak read as letters; "1" and "|" stand for i or l, so there are two readings.
+_LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
+         "!": "i", "+": "t", "€": "e"}  # fmt: skip
+_LEET_I = str.maketrans({**_LEET, "1": "i", "|": "i"})
+_LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
 _RUN = re.compile(r"([^\W\d])\1+")
@@ -366,13 +335,7 @@ class Matcher:
     @staticmethod
     def _squeeze_view(folded: Folded) -> View:
         text = folded.text
-        to_base: list[int] = []
-        prev = 0
-        for m in _RUN.finditer(text):
-            to_base.extend(range(prev, m.start() + 1))
-            prev = m.end()
-        to_base.extend(range(prev, len(text)))
-        return View("stretch", _RUN.sub(r"\1", text), folded, to_base)
+        return View("stretch", _RUN.sub(r"\1", text), folded, kept_after_collapse(_RUN, text))
 
     @staticmethod
     def _spacing_view(folded: Folded) -> View:

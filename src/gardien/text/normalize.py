@@ -81,22 +81,32 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
     second: per-character lengths of the fold give each folded character its source, then the
     collapsed spaces are dropped.
     """
-    table = FOLD
-    translated = text.translate(table)
+    translated = text.translate(FOLD)
+    sources = _sources(text, translated)
+    kept = kept_after_collapse(_SPACES, translated)
+    folded = _SPACES.sub(" ", translated)
+    starts = kept if sources is None else list(map(sources.__getitem__, kept))
+    return folded, starts
+
+
+def _sources(text: str, translated: str) -> list[int] | None:
+    """Source index of each character of ``text.translate(FOLD)``; None when it is one to one."""
     if len(translated) == len(text):
-        sources: list[int] | range = range(len(text))
-    else:
-        lengths = map(len, map(table.__getitem__, map(ord, text)))
-        sources = list(chain.from_iterable(map(repeat, range(len(text)), lengths)))
+        return None
+    lengths = map(len, map(FOLD.__getitem__, map(ord, text)))
+    return list(chain.from_iterable(map(repeat, range(len(text)), lengths)))
+
+
+def kept_after_collapse(runs: re.Pattern[str], text: str) -> list[int]:
+    """Positions of ``text`` that survive replacing each match of ``runs`` by its first
+    character, in order: the source of each character of the collapsed text."""
     kept: list[int] = []
     prev = 0
-    for m in _SPACES.finditer(translated):
+    for m in runs.finditer(text):
         kept.extend(range(prev, m.start() + 1))
         prev = m.end()
-    kept.extend(range(prev, len(translated)))
-    folded = _SPACES.sub(" ", translated)
-    starts = list(map(sources.__getitem__, kept))
-    return folded, starts
+    kept.extend(range(prev, len(text)))
+    return kept
 
 
 @dataclass
@@ -129,13 +139,8 @@ class Folded:
 
     def _mapping(self) -> tuple[list[int], list[int], list[int] | None]:
         if self._map is None:
-            table = FOLD
-            original = self.original
-            translated = original.translate(table)
-            sources: list[int] | None = None
-            if len(translated) != len(original):
-                lengths = map(len, map(table.__getitem__, map(ord, original)))
-                sources = list(chain.from_iterable(map(repeat, range(len(original)), lengths)))
+            translated = self.original.translate(FOLD)
+            sources = _sources(self.original, translated)
             kept_at: list[int] = []  # position, in the matching form, of each run's kept space
             shift: list[int] = [0]  # characters dropped by the runs so far
             for m in _SPACES.finditer(translated):
