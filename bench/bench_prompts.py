@@ -110,11 +110,12 @@ def hostile(guard: PromptGuard) -> None:
 
 
 def recall(guard: PromptGuard) -> None:
-    """Rates on the project's own labelled examples and on the red-team set."""
+    """Rates on the project's own labelled examples and on the evaluation sets in bench/data."""
     sets = [("labelled (tests/data/labelled)", sorted(LABELLED.glob("*.jsonl")))]
-    sets.append(
-        ("red team (bench/data/redteam.jsonl)", [ROOT / "bench" / "data" / "redteam.jsonl"])
-    )
+    sets += [
+        (f"bench/data/{p.name}", [p]) for p in sorted((ROOT / "bench" / "data").glob("*.jsonl"))
+    ]
+
     for name, paths in sets:
         lines: list[str] = []
         for path in paths:
@@ -124,14 +125,18 @@ def recall(guard: PromptGuard) -> None:
             f"{label} {t.counted}/{t.total} ({100 * t.rate:.1f}%)"
             for label, t in sorted(report.by_label.items())
         )
-        worst = sorted(
-            (t.rate, key[1]) for key, t in report.by_language.items() if key[0] == "sexual_minors"
-        )[:3]
         print(f"{name}: {rates}")
-        print(
-            "  lowest sexual_minors recall by language: "
-            + ", ".join(f"{lang} {100 * r:.1f}%" for r, lang in worst)
-        )
+        for title, table in (
+            ("language", report.by_language),
+            ("obfuscation", report.by_obfuscation),
+        ):
+            worst = sorted(
+                (t.rate, key[1]) for key, t in table.items() if key[0] == "sexual_minors"
+            )
+            print(
+                f"  lowest sexual_minors recall by {title}: "
+                + ", ".join(f"{k} {100 * r:.1f}%" for r, k in worst[:4])
+            )
 
 
 def main() -> None:
