@@ -31,6 +31,7 @@ _LEET_I = str.maketrans({**_LEET, "1": "i", "|": "i"})
 _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
+_ANY_TRIPLE = re.compile(r"(.)\1\1")
 _RUN = re.compile(r"([^\W\d])\1+")
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_] ){2,}[^\W_](?![^\W_])")
 # Cheap test for _SPACED, run on " " + text: a literal first character lets the engine skip ahead.
@@ -64,14 +65,9 @@ def _windows(spots: Iterator[re.Match[str]], n: int) -> list[tuple[int, int]] | 
 
 
 def _stretched(text: str) -> bool:
-    """Whether a letter appears three times in a row (``chiiild``); substring tests in C beat a
-    backreference regex on the common path."""
-    letters = set(text)
-    if len(letters) > 64:  # many distinct characters: one regex pass, not one search each
-        return bool(_STRETCH_TRIGGER.search(text))
-    return any(c * 3 in text for c in letters if c.isalpha()) and bool(
-        _STRETCH_TRIGGER.search(text)
-    )
+    """Whether a letter appears three times in a row (``chiiild``). A backreference to any
+    character is much cheaper for the regex engine than one to a letter, so it goes first."""
+    return _ANY_TRIPLE.search(text) is not None and _STRETCH_TRIGGER.search(text) is not None
 
 
 def squeeze(text: str) -> str:
@@ -257,7 +253,9 @@ class Matcher:
         others: list[tuple[View, ahocorasick.Automaton]] = []
         if _LEET_TRIGGER.search(text):
             tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
-            windows = _windows(_LEET_TRIGGER.finditer(text), len(text))
+            windows = (
+                _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > 4096 else None
+            )
             for table in tables:
                 view = View("leet", text.translate(table), folded, camel=base.camel)
                 view.windows = windows
