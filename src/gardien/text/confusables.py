@@ -60,9 +60,16 @@ def _table() -> dict[str, str]:
     return table
 
 
+#: Kanji used in place of katakana they look like (工口 for エロ, 口リ for ロリ), and a rare
+#: character used for 裸. Folded both in text and in lexicons, so real words still match.
+_CJK_LOOKALIKES = {"工": "エ", "口": "ロ", "祼": "裸"}
+
+
 def latin_lookalike(char: str) -> str | None:
-    """The ASCII letter that ``char`` impersonates, or None."""
+    """The ASCII letter (or, for a few kanji, the kana) that ``char`` impersonates, or None."""
     if char.isascii():
         return None
+    if char in _CJK_LOOKALIKES:
+        return _CJK_LOOKALIKES[char]
     found = _table().get(char)
     return found if found is not None else _by_name(char)

@@ -32,6 +32,11 @@ _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
 _ANY_TRIPLE = re.compile(r"(.)\1\1")
+# Digits that spell letters in an age unit: inside a word (y34r), or a lone 0 opening one (0ld).
+# Numbers themselves (12yo, 10) stay numbers.
+_AGE_LEET = re.compile(
+    r"(?<=[^\W\d])\d+(?=[^\W\d])|(?<![^\W_])0(?=[^\W\d]{2})|(?<=[^\W\d]{2})\d(?!\w)"
+)
 _RUN = re.compile(r"([^\W\d])\1+")
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_] ){2,}[^\W_](?![^\W_])")
 # Cheap test for _SPACED, run on " " + text: a literal first character lets the engine skip ahead.
@@ -40,7 +45,7 @@ _CAMEL = re.compile(r"[a-z][A-Z]")
 _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
-TYPO_MIN_TERM = 5
+TYPO_MIN_TERM = 4
 #: Shorter terms (``nuda``) are only looked for with two letters swapped (``ndua``).
 TYPO_MIN_TRANSPOSED = 4
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -276,7 +281,11 @@ class Matcher:
         units = [h for h in result.hits if h.entry.concept == "age_unit"]
         if units:
             result.hits = [h for h in result.hits if h.entry.concept != "age_unit"]
-            result.ages = self._ages(folded.text, units)
+            texts = [folded.text]
+            if any(u.view.name == "leet" for u in units):
+                # "10 y34r 0ld": read the unit in leetspeak, keep the number a number
+                texts.append(_AGE_LEET.sub(lambda m: m.group().translate(_LEET_I), folded.text))
+            result.ages = self._ages(texts, units)
         if len(result.hits) > 1 or result.ages:
             result.hits = _prune(result.hits, result.ages)
         return result
@@ -410,15 +419,19 @@ class Matcher:
             found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
         return found
 
-    def _ages(self, text: str, units: list[Hit]) -> list[AgeHit]:
-        """Ages near age units. Windows around the units are merged per language, so each part
-        of the text is searched once per language however many units it holds."""
+    def _ages(self, texts: list[str], units: list[Hit]) -> list[AgeHit]:
+        """Ages near age units, read in each of ``texts`` (same positions: the normalised text
+        and its leet reading). Windows around the units are merged per language, so each part of
+        a text is searched once per language however many units it holds."""
+        n = len(texts[0])
         windows: dict[str, list[list[int]]] = {}
-        for unit in sorted(units, key=lambda h: h.start):
-            if unit.entry.language not in self.ages:
+        for start, end, language in sorted(
+            (*u.view.base_span(u.start, u.end), u.entry.language) for u in units
+        ):
+            if language not in self.ages:
                 continue
-            lo, hi = max(0, unit.start - 48), min(len(text), unit.end + 48)
-            spans = windows.setdefault(unit.entry.language, [])
+            lo, hi = max(0, start - 48), min(n, end + 48)
+            spans = windows.setdefault(language, [])
             if spans and lo <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], hi)
             else:
@@ -426,25 +439,27 @@ class Matcher:
         found: dict[tuple[int, int], AgeHit] = {}
         for language, spans in windows.items():
             matcher = self.ages[language]
-            for lo, hi in spans:
-                for m in matcher.pattern.finditer(text, lo, hi):
-                    if len(found) >= MAX_AGES:
-                        return list(found.values())
-                    if (m.start(), m.end()) in found:
-                        continue
-                    number = matcher.number.search(m.group())
-                    if number is None:
-                        continue
-                    raw = number.group()
-                    value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
-                    if not 0 < value < 120 or self._is_object_age(
-                        text, m.start(), m.end(), matcher
-                    ):
-                        continue
-                    found[(m.start(), m.end())] = AgeHit(
-                        value, m.start(), m.end(), matcher.language, m.group()
-                    )
+            for text in texts:
+                for lo, hi in spans:
+                    for m in matcher.pattern.finditer(text, lo, hi):
+                        if len(found) >= MAX_AGES:
+                            return list(found.values())
+                        if (m.start(), m.end()) in found:
+                            continue
+                        age = self._age(text, m, matcher)
+                        if age is not None:
+                            found[(m.start(), m.end())] = age
         return list(found.values())
+
+    def _age(self, text: str, m: re.Match[str], matcher: AgeMatcher) -> AgeHit | None:
+        number = matcher.number.search(m.group())
+        if number is None:
+            return None
+        raw = number.group()
+        value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
+        if not 0 < value < 120 or self._is_object_age(text, m.start(), m.end(), matcher):
+            return None
+        return AgeHit(value, m.start(), m.end(), matcher.language, m.group())
 
     @staticmethod
     def _is_object_age(text: str, start: int, end: int, matcher: AgeMatcher) -> bool:
