@@ -67,6 +67,29 @@ def test_jsonl_goes_on_after_bad_lines() -> None:
     assert "screened 7 lines" in err
 
 
+def test_jsonl_survives_invalid_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"id": 1, "prompt": "a red fox"}\n{"id": 2, "prompt": "\xff\xfe"}\n'
+        b'{"id": 3, "prompt": "nude child"}\n'
+    )
+    code, out, _ = run("prompt", "check", "--jsonl", str(path))
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert records[0]["decision"] == "allow"
+    assert records[1] == {"line": 2, "error": records[1]["error"]}
+    assert "not valid UTF-8" in records[1]["error"]
+    assert records[2]["decision"] == "block"
+
+
+def test_eval_names_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\xff\xfe\n")
+    code, _, err = run("eval", "prompts", str(path))
+    assert code == 1
+    assert "bad.jsonl: not valid UTF-8" in err
+
+
 def test_jsonl_from_file(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps({"id": 1, "prompt": "kid goat"}) + "\n", encoding="utf-8")

@@ -69,7 +69,7 @@ _lexicon_option = click.option(
 @click.option(
     "--jsonl",
     "jsonl",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     metavar="PATH|-",
     help='Screen a file of {"id", "prompt", "negative_prompt"?} lines; write JSON lines.',
 )
@@ -80,7 +80,7 @@ _lexicon_option = click.option(
 def prompt_check(
     text: str | None,
     negative: str,
-    jsonl: IO[str] | None,
+    jsonl: IO[bytes] | None,
     as_json: bool,
     policy: str,
     max_chars: int,
@@ -101,13 +101,21 @@ def prompt_check(
         click.echo(_render(verdict, text, negative))
 
 
-def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(stream, 1):
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
+    """Numbered non-blank lines, each decoded on its own so one bad line can't end the run."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, exc
+            continue
         if line.strip():
             yield number, line
 
 
-def _check_line(guard: PromptGuard, number: int, line: str) -> dict[str, Any]:
+def _check_line(guard: PromptGuard, number: int, line: str | UnicodeDecodeError) -> dict[str, Any]:
+    if isinstance(line, UnicodeDecodeError):
+        return {"line": number, "error": f"line {number}: not valid UTF-8 ({line.reason})"}
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -131,16 +139,16 @@ def _check_line(guard: PromptGuard, number: int, line: str) -> dict[str, Any]:
     return {"id": ident if ident is not None else number, **out}
 
 
-def _check_jsonl(guard: PromptGuard, stream: IO[str]) -> None:
+def _check_jsonl(guard: PromptGuard, stream: IO[bytes]) -> None:
     tally: Counter[str] = Counter()
 
-    def screen(lines: Iterable[tuple[int, str]]) -> None:
+    def screen(lines: Iterable[tuple[int, str | UnicodeDecodeError]]) -> None:
         for number, line in lines:
             record = _check_line(guard, number, line)
             tally[record.get("decision", "error")] += 1
             click.echo(json.dumps(record, ensure_ascii=False))
 
-    if sys.stderr.isatty() and stream is not sys.stdin:
+    if sys.stderr.isatty() and stream is not sys.stdin.buffer:
         with click.progressbar(_lines(stream), label="screening", file=sys.stderr) as bar:
             screen(bar)
     else:
@@ -230,7 +238,10 @@ def eval_prompts(
     label one of sexual_minors, benign_child, polysemy, adult_sexual, benign.
     """
     guard = _guard(policy, max_chars, lexicons)
-    report = evaluate(guard, read_examples(labelled, labelled.name))
+    try:
+        report = evaluate(guard, read_examples(labelled, labelled.name))
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{labelled.name}: not valid UTF-8: {exc.reason}") from None
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
