@@ -302,6 +302,8 @@ class Matcher:
                 for lo, hi in view.windows
             )
         )
+        glue = view.to_base is None  # words glued together are looked for in same-position views
+        pieces: list[tuple[int, int, TermEntry, bool, bool]] = []
         for last, entries in matches:
             result.matches += 1
             if result.matches > MAX_MATCHES:
@@ -312,15 +314,26 @@ class Matcher:
                 klen = len(squeeze(entry.key)) if squeezed else len(entry.key)
                 start = end - klen
                 mode = entry.mode
-                if mode in ("word", "prefix") and not self._boundary(view, start, n):
-                    continue
-                if mode in ("word", "suffix") and not self._boundary(view, end, n):
+                left = mode not in ("word", "prefix") or self._boundary(view, start, n)
+                right = mode not in ("word", "suffix") or self._boundary(view, end, n)
+                if not (left and right):
+                    if (
+                        glue
+                        and mode == "word"
+                        and klen >= _MIN_GLUED
+                        and entry.concept != "age_unit"
+                        and entry.key.isalpha()
+                    ):
+                        pieces.append((start, end, entry, left, right))
                     continue
                 if (entry.followed_by or entry.preceded_by) and _excepted(entry, text, start, end):
                     continue
                 if not _view_accepts(view, start, end):
                     continue
                 yield Hit(entry, start, end, view)
+        if len(pieces) > 1:
+            glued_view = View("glued", text, view.folded, camel=view.camel)
+            yield from _glued(pieces, glued_view, self.not_typos)
 
     @staticmethod
     def _boundary(view: View, p: int, n: int) -> bool:
@@ -471,6 +484,53 @@ class Matcher:
             return True
         after = text[end : end + 40].split()
         return bool(after) and after[0] in matcher.objects
+
+
+#: Shortest term read inside a word made of glued terms.
+_MIN_GLUED = 3
+
+
+def _glued(
+    pieces: list[tuple[int, int, TermEntry, bool, bool]], view: View, real_words: set[str]
+) -> Iterator[Hit]:
+    """Words made of lexicon terms glued together (``nakedchild``, ``littlegirl``), found from
+    the matches that failed a word boundary. A word counts only if terms of one language tile it
+    exactly, from its start to its end (so ``childhood`` or ``therapist`` never do), and it is
+    not a real word (``mankind``, ``Dickson``: the generated list of real words)."""
+    by_start: dict[int, list[tuple[int, int, TermEntry, bool, bool]]] = {}
+    for piece in pieces:
+        by_start.setdefault(piece[0], []).append(piece)
+
+    def chains(
+        piece: tuple[int, int, TermEntry, bool, bool], depth: int
+    ) -> Iterator[list[tuple[int, int, TermEntry, bool, bool]]]:
+        if piece[4]:  # ends the word
+            yield [piece]
+            return
+        if depth == 0:
+            return
+        for nxt in by_start.get(piece[1], ()):
+            if not nxt[3]:  # does not start a word: it continues this one
+                for rest in chains(nxt, depth - 1):
+                    yield [piece, *rest]
+
+    emitted: set[tuple[int, int, TermEntry]] = set()
+    for piece in pieces:
+        if not piece[3] or piece[4]:  # must start the word and not end it
+            continue
+        for chain_ in chains(piece, 3):
+            languages = {p[2].language for p in chain_} - {"common"}
+            if len(languages) > 1 or view.text[chain_[0][0] : chain_[-1][1]] in real_words:
+                continue
+            for start, end, entry, _, _ in chain_:
+                if (start, end, entry) in emitted:
+                    continue
+                if (entry.followed_by or entry.preceded_by) and _excepted(
+                    entry, view.text, start, end
+                ):
+                    continue
+                emitted.add((start, end, entry))
+                yield Hit(entry, start, end, view)
 
 
 def _prune(hits: list[Hit], ages: list[AgeHit]) -> list[Hit]:
