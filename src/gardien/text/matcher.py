@@ -308,7 +308,7 @@ class Matcher:
             result.matches += 1
             if result.matches > MAX_MATCHES:
                 result.truncated = True
-                return
+                break
             end = last + 1
             for entry in entries:
                 klen = len(squeeze(entry.key)) if squeezed else len(entry.key)
