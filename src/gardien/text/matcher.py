@@ -6,7 +6,9 @@ once, in C, whatever the number of languages. Disguises that change the text's s
 
 - ``leet``: digits and symbols read as letters (``ch1ld``, ``n@ked``), twice, for 1 as i and as l;
 - ``stretch``: runs of a repeated letter squeezed (``chiiiild``), matched against squeezed terms;
-- ``spacing``: runs of single letters joined (``n u d e``, ``c-h-i-l-d``).
+- ``spacing``: runs of single letters joined (``n u d e``, ``c-h-i-l-d``);
+- ``glued``: words that terms tile exactly (``nakedchild``), from matches inside words;
+- ``typo``: one edit from a term (``chlid``), looked for only when one half of a pair is present.
 
 Each hit keeps a map back to the original text.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
 
@@ -46,8 +48,6 @@ _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
-#: Shorter terms (``nuda``) are only looked for with two letters swapped (``ndua``).
-TYPO_MIN_TRANSPOSED = 4
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
@@ -180,7 +180,6 @@ class Matcher:
         self.lexicons = lexicons
         self.entries: list[TermEntry] = []
         self.ages: dict[str, AgeMatcher] = {}
-        self.person_words: set[str] = set()
         self.not_typos: set[str] = set(not_typos)
         # Exceptions belong to the word, not to the lexicon that lists them: "nude" as a colour
         # is cancelled whichever lexicon the word "nude" comes from.
@@ -210,7 +209,7 @@ class Matcher:
             if (
                 entry.concept in TYPO_CONCEPTS
                 and entry.mode == "word"
-                and len(key) >= TYPO_MIN_TRANSPOSED
+                and len(key) >= TYPO_MIN_TERM
                 and key.isalpha()
             ):
                 for variant in {key, *deletions(key)}:
@@ -222,8 +221,6 @@ class Matcher:
                 key, mode = parse_term(raw)
                 fb, pb = self.exceptions.get(key, ((), ()))
                 self.entries.append(TermEntry(raw, key, concept, lex.language, mode, fb, pb))
-                if concept in ("minor", "person", "adult", "adult_leaning") and mode == "word":
-                    self.person_words.add(key)
         if lex.ages is not None:
             matcher = _compile_ages(lex)
             assert matcher is not None
@@ -233,8 +230,7 @@ class Matcher:
                 self.entries.append(TermEntry(unit, key, "age_unit", lex.language, mode))
         self.not_typos.update(fold(w).strip() for w in lex.not_typos)
 
-    def _build(self, keyfn: object) -> ahocorasick.Automaton:
-        assert callable(keyfn)
+    def _build(self, keyfn: Callable[[str], str]) -> ahocorasick.Automaton:
         table: dict[str, list[TermEntry]] = {}
         for entry in self.entries:
             table.setdefault(keyfn(entry.key), []).append(entry)
@@ -385,9 +381,7 @@ class Matcher:
         found = []
         for variant in (word, *deletions(word)):
             for entry in self.typo_index.get(variant, ()):
-                if entry.key.isascii() == ascii_word and one_edit(
-                    word, entry.key, swap_only=len(entry.key) < TYPO_MIN_TERM
-                ):
+                if entry.key.isascii() == ascii_word and one_edit(word, entry.key):
                     found.append(entry)
         return found
 
@@ -562,15 +556,14 @@ def deletions(word: str) -> list[str]:
     return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
-def one_edit(a: str, b: str, *, swap_only: bool = False) -> bool:
-    """True if a and b differ by exactly one insertion, deletion, substitution or transposition
-    (only a transposition of two adjacent letters if ``swap_only``)."""
-    if a == b or abs(len(a) - len(b)) > 1 or (swap_only and len(a) != len(b)):
+def one_edit(a: str, b: str) -> bool:
+    """True if a and b differ by exactly one insertion, deletion, substitution or transposition."""
+    if a == b or abs(len(a) - len(b)) > 1:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 1:
-            return not swap_only
+            return True
         i, j = diff[0], diff[-1]
         return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
