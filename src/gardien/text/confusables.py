@@ -63,6 +63,14 @@ def _table() -> dict[str, str]:
 #: Kanji used in place of katakana they look like (工口 for エロ, 口リ for ロリ), and a rare
 #: character used for 裸. Folded both in text and in lexicons, so real words still match.
 _CJK_LOOKALIKES = {"工": "エ", "口": "ロ", "祼": "裸"}
+# Small kana read as their full-size forms (ょぅじょ for ようじょ), in text and lexicons alike.
+_CJK_LOOKALIKES.update(
+    zip(
+        "ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ",
+        "あいうえおつやゆよわかけアイウエオツヤユヨワカケ",
+        strict=True,
+    )
+)
 
 
 def latin_lookalike(char: str) -> str | None:
