@@ -8,6 +8,7 @@ once, in C, whatever the number of languages. Disguises that change the text's s
 - ``stretch``: runs of a repeated letter squeezed (``chiiiild``), matched against squeezed terms;
 - ``spacing``: runs of single letters joined (``n u d e``, ``c-h-i-l-d``);
 - ``glued``: words that terms tile exactly (``nakedchild``), from matches inside words;
+- ``jamo``: Korean typed letter by letter (``ㅇㅏㄹㅁㅗㅁ``) composed into syllables;
 - ``typo``: one edit from a term (``chlid``), looked for only when one half of a pair is present.
 
 Each hit keeps a map back to the original text.
@@ -69,6 +70,54 @@ def _windows(spots: Iterator[re.Match[str]], n: int) -> list[tuple[int, int]] | 
     return out
 
 
+# Korean written letter by letter (ㅇㅏㄹㅁㅗㅁ for 알몸): the fold turns compatibility jamo into
+# conjoining ones, and this view composes them back into syllables.
+_JAMO_TRIGGER = re.compile("[\u1100-\u1112][\u1161-\u1175]")
+# Initial consonant index -> final consonant index, for the consonants that can close a syllable.
+_INITIAL_TO_FINAL = {0: 1, 1: 2, 2: 4, 3: 7, 5: 8, 6: 16, 7: 17, 9: 19, 10: 20, 11: 21, 12: 22,
+                     14: 23, 15: 24, 16: 25, 17: 26, 18: 27}  # fmt: skip
+
+
+def _initial(ch: str) -> int | None:
+    i = ord(ch) - 0x1100
+    return i if 0 <= i <= 18 else None
+
+
+def _vowel(ch: str) -> int | None:
+    i = ord(ch) - 0x1161
+    return i if 0 <= i <= 20 else None
+
+
+def _jamo_view(folded: Folded) -> View:
+    """Hangul letters composed into syllables: initial + vowel, and a final consonant when the
+    next letter is not a vowel."""
+    text = folded.text
+    out: list[str] = []
+    to_base: list[int] = []
+    composed: set[int] = set()
+    i, n = 0, len(text)
+    while i < n:
+        lead = _initial(text[i])
+        vowel = _vowel(text[i + 1]) if lead is not None and i + 1 < n else None
+        if lead is None or vowel is None:
+            out.append(text[i])
+            to_base.append(i)
+            i += 1
+            continue
+        j, tail = i + 2, 0
+        if j < n:
+            closing = _initial(text[j])
+            if closing in _INITIAL_TO_FINAL and (j + 1 >= n or _vowel(text[j + 1]) is None):
+                tail, j = _INITIAL_TO_FINAL[closing], j + 1
+        composed.add(len(out))
+        out.append(chr(0xAC00 + (lead * 21 + vowel) * 28 + tail))
+        to_base.append(i)
+        i = j
+    view = View("jamo", "".join(out), folded, to_base)
+    view.composed = frozenset(composed)
+    return view
+
+
 def _stretched(text: str) -> bool:
     """Whether a letter appears three times in a row (``chiiild``). A backreference to any
     character is much cheaper for the regex engine than one to a letter, so it goes first."""
@@ -91,12 +140,16 @@ class View:
     boundaries: frozenset[int] = frozenset()  # extra word boundaries (inside joined letter runs)
     windows: list[tuple[int, int]] | None = None  # only these parts need scanning (None: all)
     camel: bool = False  # the original may switch from lower to upper case inside a word
+    composed: frozenset[int] = frozenset()  # positions of syllables composed from letters
 
     def base_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the normalised text that a span of this view comes from."""
         if self.to_base is None:
             return start, end
-        a, b = self.to_base[start], self.to_base[end - 1] + 1
+        a = self.to_base[start]
+        b = self.to_base[end] if end < len(self.to_base) else len(self.folded.text)
+        if self.name != "jamo":  # a composed syllable spans up to three letters
+            b = self.to_base[end - 1] + 1
         if self.name == "stretch":  # take in the rest of a squeezed run
             base = self.folded.text
             while b < len(base) and base[b] == base[b - 1]:
@@ -265,6 +318,8 @@ class Matcher:
             others.append((self._squeeze_view(folded), self._squeezed))
         if _SPACED_TRIGGER.search(" " + text):
             others.append((self._spacing_view(folded), self._automaton))
+        if _JAMO_TRIGGER.search(text):
+            others.append((_jamo_view(folded), self._automaton))
         if others:
             # Drop what a view finds a second time, comparing spans of the normalised text.
             seen = {(h.entry, h.start, h.end) for h in result.hits}
@@ -607,6 +662,8 @@ def _view_accepts(view: View, start: int, end: int) -> bool:
     if view.name == "spacing":
         # at least two letters of the hit come from a joined run
         return sum(1 for p in range(start + 1, end) if p in view.boundaries) >= 1
+    if view.name == "jamo":
+        return any(p in view.composed for p in range(start, end))
     if view.name == "stretch":
         # the hit covers a run of three or more of one letter in the normalised text
         a, b = view.base_span(start, end)
