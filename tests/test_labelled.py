@@ -31,6 +31,17 @@ def _examples() -> list[Example]:
 EXAMPLES = _examples()
 
 
+def test_bench_evaluation_sets_are_well_formed() -> None:
+    """`make bench` reads these; a bad line would silently shrink a reported rate."""
+    folder = LABELLED.parent.parent.parent / "bench" / "data"
+    paths = sorted(folder.glob("*.jsonl"))
+    assert paths
+    for path in paths:
+        for number, line in enumerate(path.open(encoding="utf-8"), 1):
+            if line.strip():
+                parse_example(line, f"{path.name}:{number}")
+
+
 def test_every_language_has_examples_of_every_label() -> None:
     counts = Counter((ex.language, ex.label) for ex in EXAMPLES)
     for language in ("en", "fr", "es", "de", "it", "pt", "nl", "pl", "ru", "ja", "zh", "ko", "tr"):
