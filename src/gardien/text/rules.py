@@ -35,12 +35,6 @@ _REACH_CHARS = 200
 MAX_FINDINGS_PER_CONCEPT = 16
 
 _SEXUAL_WEIGHT = {"sexual_explicit": EXPLICIT, "sexual_suggestive": SUGGESTIVE}
-_CATEGORY = {
-    "coded": SEXUAL_MINORS,
-    "minor": MINORS,
-    "sexual_explicit": SEXUAL,
-    "sexual_suggestive": SEXUAL,
-}
 
 
 @dataclass
