@@ -35,6 +35,7 @@ _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
 _ANY_TRIPLE = re.compile(r"(.)\1\1")
+_STRETCH_RUNS = re.compile(r"([^\W\d])\1{2,}")
 # Digits that spell letters in an age unit: inside a word (y34r), or a lone 0 opening one (0ld).
 # Numbers themselves (12yo, 10) stay numbers.
 _AGE_LEET = re.compile(
@@ -116,6 +117,21 @@ def _jamo_view(folded: Folded) -> View:
     view = View("jamo", "".join(out), folded, to_base)
     view.composed = frozenset(composed)
     return view
+
+
+#: Longer texts scan disguise views only around the spots that show the disguise.
+_LONG = 4096
+
+
+def _view_windows(
+    view: View, spots: Iterator[re.Match[str]], n: int
+) -> list[tuple[int, int]] | None:
+    """``_windows`` over the normalised text, mapped into a view's own positions."""
+    windows = _windows(spots, n)
+    if windows is None or view.to_base is None:
+        return windows
+    to_base = view.to_base
+    return [(bisect_left(to_base, lo), bisect_left(to_base, hi)) for lo, hi in windows]
 
 
 def _stretched(text: str) -> bool:
@@ -308,14 +324,17 @@ class Matcher:
         if _LEET_TRIGGER.search(text):
             tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
             windows = (
-                _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > 4096 else None
+                _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
             )
             for table in tables:
                 view = View("leet", text.translate(table), folded, camel=base.camel)
                 view.windows = windows
                 others.append((view, self._automaton))
         if _stretched(text):
-            others.append((self._squeeze_view(folded), self._squeezed))
+            view = self._squeeze_view(folded)
+            if len(text) > _LONG:
+                view.windows = _view_windows(view, _STRETCH_RUNS.finditer(text), len(text))
+            others.append((view, self._squeezed))
         if _SPACED_TRIGGER.search(" " + text):
             others.append((self._spacing_view(folded), self._automaton))
         if _JAMO_TRIGGER.search(text):
