@@ -28,8 +28,19 @@ def big_guard() -> PromptGuard:
         "a" * SIZE,
         "[{(<:>)}]" * (SIZE // 9),
         "".join(chr(0x100 + (i * 7919) % 0xD000) for i in range(SIZE // 10)),
+        "리" + "이" * SIZE,
+        "ㅇㅏ" * (SIZE // 2),
     ],
-    ids=["brackets", "zero-width", "combining", "stretched", "syntax", "random-unicode"],
+    ids=[
+        "brackets",
+        "zero-width",
+        "combining",
+        "stretched",
+        "syntax",
+        "random-unicode",
+        "hangul-stretch",
+        "hangul-letters",
+    ],
 )
 def test_shapeless_input_is_answered(big_guard: PromptGuard, text: str) -> None:
     verdict = big_guard.check(text)

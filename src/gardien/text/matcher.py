@@ -8,7 +8,8 @@ once, in C, whatever the number of languages. Disguises that change the text's s
 - ``stretch``: runs of a repeated letter squeezed (``chiiiild``), matched against squeezed terms;
 - ``spacing``: runs of single letters joined (``n u d e``, ``c-h-i-l-d``);
 - ``glued``: words that terms tile exactly (``nakedchild``), from matches inside words;
-- ``jamo``: Korean typed letter by letter (``ㅇㅏㄹㅁㅗㅁ``) composed into syllables;
+- ``jamo``: Korean typed letter by letter (``ㅇㅏㄹㅁㅗㅁ``) composed into syllables, and
+  Korean stretched with vowel syllables (``로리이이``, ``모옴``) folded back;
 - ``typo``: one edit from a term (``chlid``), looked for only when one half of a pair is present.
 
 Each hit keeps a map back to the original text.
@@ -90,8 +91,8 @@ def _vowel(ch: str) -> int | None:
 
 
 def _jamo_view(folded: Folded) -> View:
-    """Hangul letters composed into syllables: initial + vowel, and a final consonant when the
-    next letter is not a vowel."""
+    """Hangul letters composed into syllables (initial + vowel, and a final consonant when the
+    next letter is not a vowel), then stretched syllables merged."""
     text = folded.text
     out: list[str] = []
     to_base: list[int] = []
@@ -114,9 +115,55 @@ def _jamo_view(folded: Folded) -> View:
         out.append(chr(0xAC00 + (lead * 21 + vowel) * 28 + tail))
         to_base.append(i)
         i = j
+    out, to_base, composed = _merge_stretched_syllables(out, to_base, composed)
     view = View("jamo", "".join(out), folded, to_base)
     view.composed = frozenset(composed)
     return view
+
+
+# Korean stretches a word with vowel-only syllables (로리이이, 모옴, 소녀어). The sound a vowel ends
+# on, by vowel index: a syllable of initial ㅇ and a simple vowel that repeats the sound the
+# syllable before ended on is a stretch of it.
+_VOWEL_END = ["a", "ae", "a", "ae", "eo", "e", "eo", "e", "o", "a", "ae", "e", "o", "u", "eo",
+              "e", "i", "u", "eu", "i", "i"]  # fmt: skip
+_SIMPLE_VOWELS = frozenset({0, 1, 4, 5, 8, 13, 18, 20})  # ㅏ ㅐ ㅓ ㅔ ㅗ ㅜ ㅡ ㅣ
+_HANGUL_STRETCH_TRIGGER = re.compile("[\uac00-\ud7a3][아애어에오우으이]")
+
+
+def _syllable(ch: str) -> tuple[int, int, int] | None:
+    code = ord(ch) - 0xAC00
+    if not 0 <= code < 11172:
+        return None
+    return code // 588, (code % 588) // 28, code % 28
+
+
+def _merge_stretched_syllables(
+    out: list[str], to_base: list[int], composed: set[int]
+) -> tuple[list[str], list[int], set[int]]:
+    """Fold 로리이이 into 로리 and 모옴 into 몸, in one pass; merged positions count as composed."""
+    new_out: list[str] = []
+    new_base: list[int] = []
+    new_composed: set[int] = set()
+    for k, ch in enumerate(out):
+        cur = _syllable(ch)
+        prev = _syllable(new_out[-1]) if new_out else None
+        if (
+            prev is not None
+            and cur is not None
+            and prev[2] == 0
+            and cur[0] == 11  # initial ㅇ: no consonant sound
+            and cur[1] in _SIMPLE_VOWELS
+            and _VOWEL_END[prev[1]] == _VOWEL_END[cur[1]]
+        ):
+            lead, vowel, _ = prev
+            new_out[-1] = chr(0xAC00 + (lead * 21 + vowel) * 28 + cur[2])
+            new_composed.add(len(new_out) - 1)
+            continue
+        if k in composed:
+            new_composed.add(len(new_out))
+        new_out.append(ch)
+        new_base.append(to_base[k])
+    return new_out, new_base, new_composed
 
 
 #: Longer texts scan disguise views only around the spots that show the disguise.
@@ -337,7 +384,7 @@ class Matcher:
             others.append((view, self._squeezed))
         if _SPACED_TRIGGER.search(" " + text):
             others.append((self._spacing_view(folded), self._automaton))
-        if _JAMO_TRIGGER.search(text):
+        if _JAMO_TRIGGER.search(text) or _HANGUL_STRETCH_TRIGGER.search(text):
             others.append((_jamo_view(folded), self._automaton))
         if others:
             # Drop what a view finds a second time, comparing spans of the normalised text.
