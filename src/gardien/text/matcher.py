@@ -127,7 +127,8 @@ def _jamo_view(folded: Folded) -> View:
 _VOWEL_END = ["a", "ae", "a", "ae", "eo", "e", "eo", "e", "o", "a", "ae", "e", "o", "u", "eo",
               "e", "i", "u", "eu", "i", "i"]  # fmt: skip
 _SIMPLE_VOWELS = frozenset({0, 1, 4, 5, 8, 13, 18, 20})  # ㅏ ㅐ ㅓ ㅔ ㅗ ㅜ ㅡ ㅣ
-_HANGUL_STRETCH_TRIGGER = re.compile("[\uac00-\ud7a3][아애어에오우으이]")
+# A syllable followed by one with initial ㅇ (U+C544-U+C78F: 아 to 잏).
+_HANGUL_STRETCH_TRIGGER = re.compile("[\uac00-\ud7a3][\uc544-\uc78f]")
 
 
 def _syllable(ch: str) -> tuple[int, int, int] | None:
