@@ -135,6 +135,14 @@ def test_adult_prompt_with_usual_negatives_is_not_a_trick(guard: PromptGuard) ->
     assert verdict.decision is Decision.ALLOW
 
 
+def test_explicit_prompt_piling_up_young_descriptors_goes_to_review(guard: PromptGuard) -> None:
+    verdict = guard.check("1girl, nude, flat chest, pigtails, school uniform")
+    assert verdict.decision is Decision.REVIEW
+    assert any(f.concept == "leaning_young" for f in verdict.findings)
+    assert guard.check("nude, petite, slim").decision is Decision.ALLOW
+    assert guard.check("nude woman, flat chest, pigtails, school uniform").decision is Decision.ALLOW
+
+
 def test_safety_terms_in_negative_prompt_are_not_a_request(guard: PromptGuard) -> None:
     verdict = guard.check("a family picnic", negative_prompt="nsfw, nude, child, loli")
     assert verdict.decision is Decision.ALLOW

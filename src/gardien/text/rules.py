@@ -28,6 +28,9 @@ SUGGESTIVE = 0.7
 TRICK_STRONG = 0.8
 #: Negative prompt only leans adult (``old``, ``wrinkles``): review, not block.
 TRICK_WEAK = 0.4
+#: An explicit prompt with this many young-looking descriptors and nothing adult: review.
+LEANING_DESCRIPTORS = 3
+LEANING_YOUNG = 0.4
 #: Words between a youth adjective and its person noun, at most.
 YOUTH_REACH = 3
 _REACH_CHARS = 200
@@ -167,6 +170,7 @@ def compose(positive: Field, negative: Field | None) -> Composition:
     """Scores and findings for one request."""
     out = Composition()
     _positive(positive, out)
+    _leaning_young(positive, out)
     if negative is not None:
         _negative_trick(positive, negative, out)
     out.findings = _capped(out.findings)
@@ -304,14 +308,39 @@ def _positive(f: Field, out: Composition) -> None:
         )
 
 
-def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
-    """A sexual prompt leaning young, with adulthood pushed into the negative prompt."""
-    if not out.sexual_refs:
-        return
-    asserts_adult = (
+def _asserts_adult(pos: Field) -> bool:
+    return bool(
         pos.of("adult") or pos.of("adult_leaning") or any(a.value >= 18 for a in pos.scan.ages)
     )
-    if asserts_adult:
+
+
+def _leaning_young(pos: Field, out: Composition) -> None:
+    """An explicit prompt piling up young-looking descriptors (``nude, flat chest, pigtails``)
+    with no minor named and no adult asserted: too close to call, so a person reviews it."""
+    if out.minor_refs or not any(w >= EXPLICIT for w, _ in out.sexual_refs):
+        return
+    descriptors = {h.entry.key for h in pos.of("youth") + pos.of("youth_leaning")}
+    if len(descriptors) < LEANING_DESCRIPTORS or _asserts_adult(pos):
+        return
+    out.raise_score(SEXUAL_MINORS, LEANING_YOUNG)
+    out.findings.append(
+        Finding(
+            kind="rule",
+            category=SEXUAL_MINORS,
+            score=LEANING_YOUNG,
+            detail=(
+                f"explicit prompt with {len(descriptors)} young-looking descriptors "
+                f"({', '.join(sorted(descriptors)[:4])}) and no adult asserted"
+            ),
+            field=pos.name,
+            concept="leaning_young",
+        )
+    )
+
+
+def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
+    """A sexual prompt leaning young, with adulthood pushed into the negative prompt."""
+    if not out.sexual_refs or _asserts_adult(pos):
         return
     youth_terms = pos.of("youth") + pos.of("youth_leaning")
     leaning = youth_terms + pos.of("person")
