@@ -24,6 +24,7 @@ Concept = Literal[
     "adult",
     "adult_leaning",
     "youth_leaning",
+    "clothing",
 ]
 CONCEPTS: tuple[Concept, ...] = (
     "coded",
@@ -35,6 +36,7 @@ CONCEPTS: tuple[Concept, ...] = (
     "adult",
     "adult_leaning",
     "youth_leaning",
+    "clothing",
 )
 Mode = Literal["word", "prefix", "suffix", "substring"]
 
@@ -53,6 +55,8 @@ class Terms(BaseModel):
     adult: list[str] = Field(default_factory=list)
     adult_leaning: list[str] = Field(default_factory=list)
     youth_leaning: list[str] = Field(default_factory=list)
+    #: Clothing and censorship words: in a negative prompt they ask for nudity.
+    clothing: list[str] = Field(default_factory=list)
 
 
 class Ages(BaseModel):

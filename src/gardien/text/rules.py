@@ -28,6 +28,8 @@ SUGGESTIVE = 0.7
 TRICK_STRONG = 0.8
 #: Negative prompt only leans adult (``old``, ``wrinkles``): review, not block.
 TRICK_WEAK = 0.4
+#: A minor in the prompt and clothing or censorship in the negative prompt: block.
+UNDRESSING = 0.8
 #: An explicit prompt with this many young-looking descriptors and nothing adult: review.
 LEANING_DESCRIPTORS = 3
 LEANING_YOUNG = 0.4
@@ -173,6 +175,7 @@ def compose(positive: Field, negative: Field | None) -> Composition:
     _leaning_young(positive, out)
     if negative is not None:
         _negative_trick(positive, negative, out)
+        _undressing_negative(positive, negative, out)
     out.findings = _capped(out.findings)
     return out
 
@@ -228,7 +231,7 @@ def _positive(f: Field, out: Composition) -> None:
             out.sexual_refs.append((weight, hit.entry.term))
             if show(concept):
                 out.findings.append(_term_finding(f, hit, weight, SEXUAL))
-        elif show(concept):
+        elif concept != "clothing" and show(concept):
             out.findings.append(_term_finding(f, hit, 0.0, None))
     ages = list(f.scan.ages)
     if out.sexual_refs and not out.minor_refs and f.of("person"):
@@ -336,6 +339,32 @@ def _leaning_young(pos: Field, out: Composition) -> None:
             concept="leaning_young",
         )
     )
+
+
+def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
+    """A minor in the prompt, with clothing or censorship pushed into the negative prompt
+    (``little girl, 9 years old`` / negative ``clothes, underwear, censored``): a request for a
+    nude child that names no nudity."""
+    clothing = neg.of("clothing")
+    if not out.minor_refs or not clothing:
+        return
+    mw, mterm = max(out.minor_refs)
+    score = min(mw, UNDRESSING)
+    out.raise_score(SEXUAL_MINORS, score)
+    words = ", ".join(repr(h.entry.term) for h in clothing[:4])
+    out.findings.append(
+        Finding(
+            kind="rule",
+            category=SEXUAL_MINORS,
+            score=score,
+            detail=f"minor reference {mterm!r} with clothing or censorship in the negative "
+            f"prompt ({words})",
+            field=neg.name,
+            concept="negative_prompt_undressing",
+        )
+    )
+    for hit in clothing[:MAX_FINDINGS_PER_CONCEPT]:
+        out.findings.append(_term_finding(neg, hit, 0.0, None))
 
 
 def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
