@@ -90,35 +90,53 @@ def _vowel(ch: str) -> int | None:
     return i if 0 <= i <= 20 else None
 
 
-def _jamo_view(folded: Folded) -> View:
+def _jamo_view(folded: Folded, spots: list[tuple[int, int]]) -> View:
     """Hangul letters composed into syllables (initial + vowel, and a final consonant when the
-    next letter is not a vowel), then stretched syllables merged."""
+    next letter is not a vowel), then stretched syllables merged. Only ``spots`` (windows of the
+    normalised text) are rewritten; the rest is copied as it is."""
     text = folded.text
+    pieces: list[str] = []
+    to_base: list[int] = []
+    composed: set[int] = set()
+    prev = 0
+    for lo, hi in spots:
+        pieces.append(text[prev:lo])
+        to_base.extend(range(prev, lo))
+        out, bases, marks = _compose_hangul(text, lo, hi)
+        composed.update(len(to_base) + k for k in marks)
+        pieces.extend(out)
+        to_base.extend(bases)
+        prev = hi
+    pieces.append(text[prev:])
+    to_base.extend(range(prev, len(text)))
+    view = View("jamo", "".join(pieces), folded, to_base)
+    view.composed = frozenset(composed)
+    return view
+
+
+def _compose_hangul(text: str, lo: int, hi: int) -> tuple[list[str], list[int], set[int]]:
     out: list[str] = []
     to_base: list[int] = []
     composed: set[int] = set()
-    i, n = 0, len(text)
-    while i < n:
+    i = lo
+    while i < hi:
         lead = _initial(text[i])
-        vowel = _vowel(text[i + 1]) if lead is not None and i + 1 < n else None
+        vowel = _vowel(text[i + 1]) if lead is not None and i + 1 < hi else None
         if lead is None or vowel is None:
             out.append(text[i])
             to_base.append(i)
             i += 1
             continue
         j, tail = i + 2, 0
-        if j < n:
+        if j < hi:
             closing = _initial(text[j])
-            if closing in _INITIAL_TO_FINAL and (j + 1 >= n or _vowel(text[j + 1]) is None):
+            if closing in _INITIAL_TO_FINAL and (j + 1 >= hi or _vowel(text[j + 1]) is None):
                 tail, j = _INITIAL_TO_FINAL[closing], j + 1
         composed.add(len(out))
         out.append(chr(0xAC00 + (lead * 21 + vowel) * 28 + tail))
         to_base.append(i)
         i = j
-    out, to_base, composed = _merge_stretched_syllables(out, to_base, composed)
-    view = View("jamo", "".join(out), folded, to_base)
-    view.composed = frozenset(composed)
-    return view
+    return _merge_stretched_syllables(out, to_base, composed)
 
 
 # Korean stretches a word with vowel-only syllables (로리이이, 모옴, 소녀어). The sound a vowel ends
@@ -128,7 +146,8 @@ _VOWEL_END = ["a", "ae", "a", "ae", "eo", "e", "eo", "e", "o", "a", "ae", "e", "
               "e", "i", "u", "eu", "i", "i"]  # fmt: skip
 _SIMPLE_VOWELS = frozenset({0, 1, 4, 5, 8, 13, 18, 20})  # ㅏ ㅐ ㅓ ㅔ ㅗ ㅜ ㅡ ㅣ
 # A syllable followed by one with initial ㅇ (U+C544-U+C78F: 아 to 잏).
-_HANGUL_STRETCH_TRIGGER = re.compile("[\uac00-\ud7a3][\uc544-\uc78f]")
+_HANGUL_STRETCH_TRIGGER = "[\uac00-\ud7a3][\uc544-\uc78f]"
+_HANGUL_TRIGGER = re.compile(f"{_JAMO_TRIGGER.pattern}|{_HANGUL_STRETCH_TRIGGER}")
 
 
 def _syllable(ch: str) -> tuple[int, int, int] | None:
@@ -385,8 +404,11 @@ class Matcher:
             others.append((view, self._squeezed))
         if _SPACED_TRIGGER.search(" " + text):
             others.append((self._spacing_view(folded), self._automaton))
-        if _JAMO_TRIGGER.search(text) or _HANGUL_STRETCH_TRIGGER.search(text):
-            others.append((_jamo_view(folded), self._automaton))
+        if _HANGUL_TRIGGER.search(text):
+            spots = (
+                _windows(_HANGUL_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
+            )
+            others.append((_jamo_view(folded, spots or [(0, len(text))]), self._automaton))
         if others:
             # Drop what a view finds a second time, comparing spans of the normalised text.
             seen = {(h.entry, h.start, h.end) for h in result.hits}
