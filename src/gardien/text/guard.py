@@ -17,6 +17,8 @@ from gardien.text.rules import Field, compose
 #: Longest prompt (prompt plus negative prompt, in characters) that is screened. Longer ones go to
 #: review: a prompt is never truncated and screened in part.
 DEFAULT_MAX_CHARS = 262_144
+#: Prompts up to this long are searched for a pair written with two typos (nued chlid).
+DOUBLE_TYPO_MAX_CHARS = 80
 
 
 class PromptGuard:
@@ -73,9 +75,9 @@ class PromptGuard:
             neg_folded = Folded.of(negative_prompt)
             neg = Field("negative_prompt", neg_folded, self.matcher.scan(neg_folded), self.matcher)
         result = compose(pos, neg)
-        if self._one_sided(result.scores):
-            # Only one half of the pair was found: look again for a typo of the other half.
-            missing = ("minor",) if result.sexual_refs else ("sexual_explicit", "sexual_suggestive")
+        missing = self._missing_halves(result.scores, len(prompt))
+        if missing:
+            # Halves of the pair are missing: look again for typos of them (chlid, naekd).
             typos = self.matcher.typos(pos_folded, pos.scan, missing)
             if typos:
                 pos.scan.hits.extend(typos)
@@ -106,8 +108,18 @@ class PromptGuard:
         )
 
     @staticmethod
-    def _one_sided(scores: dict[str, float]) -> bool:
-        return scores[SEXUAL_MINORS] < 0.5 and (scores["sexual"] > 0) != (scores["minors"] > 0)
+    def _missing_halves(scores: dict[str, float], length: int) -> tuple[str, ...]:
+        """The concepts whose typos are worth looking for. With one half of the pair present,
+        the other; with neither, both, but only in short prompts (the typo pass costs a few
+        microseconds a word, and a misspelled pair is a short, deliberate request)."""
+        if scores[SEXUAL_MINORS] >= 0.5:
+            return ()
+        has_minor, has_sexual = scores["minors"] > 0, scores["sexual"] > 0
+        if has_minor != has_sexual:
+            return ("sexual_explicit", "sexual_suggestive") if has_minor else ("minor",)
+        if not has_minor and length <= DOUBLE_TYPO_MAX_CHARS:
+            return ("minor", "sexual_explicit", "sexual_suggestive")
+        return ()
 
     def _failed(self, why: str, kind: str) -> Verdict:
         return Verdict(
