@@ -82,6 +82,15 @@ def test_jsonl_survives_invalid_utf8(tmp_path: Path) -> None:
     assert records[2]["decision"] == "block"
 
 
+def test_jsonl_survives_lone_surrogates(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": 1, "prompt": "nude child\\ud800"}\n{"id": 2, "prompt": "a fox"}\n')
+    code, out, _ = run("prompt", "check", "--jsonl", str(path))
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [r["decision"] for r in records] == ["block", "allow"]
+
+
 def test_eval_names_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"\xff\xfe\n")

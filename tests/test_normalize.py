@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gardien.text.normalize import Folded, fold, fold_with_offsets
+from gardien.text.normalize import FOLD, Folded, fold, fold_with_offsets
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,32 @@ def test_invisible_characters_never_change_the_fold(text: str, data: st.DataObje
         pos = data.draw(st.integers(0, len(chars)))
         chars.insert(pos, data.draw(_INVISIBLE))
     assert fold("".join(chars)) == fold(text)
+
+
+def _reference_offsets(text: str) -> tuple[str, list[int]]:
+    """Character by character, the slow obvious way: the oracle for the fast paths."""
+    out: list[tuple[str, int]] = []
+    for i, c in enumerate(text):
+        for ch in FOLD[ord(c)]:
+            if ch == " " and out and out[-1][0] == " ":
+                continue
+            out.append((ch, i))
+    return "".join(ch for ch, _ in out), [i for _, i in out]
+
+
+_TRICKY = st.text(
+    alphabet=st.sampled_from(list("aB ,ßﬁİǅ\u200b\u0301\U0001f3fd👧ＮｕǄ1_-\u3099")),
+    max_size=60,
+)
+
+
+@given(st.one_of(st.text(max_size=200), _TRICKY))
+@settings(max_examples=400)
+def test_offsets_agree_with_a_reference(text: str) -> None:
+    folded = Folded.of(text)
+    expected_text, expected_starts = _reference_offsets(text)
+    assert folded.text == expected_text
+    assert [folded.source(p) for p in range(len(folded.text))] == expected_starts
 
 
 @given(st.text(max_size=200))

@@ -101,6 +101,17 @@ def prompt_check(
         click.echo(_render(verdict, text, negative))
 
 
+def _dumps(record: dict[str, Any]) -> str:
+    """One JSON line, readable where it can be; ASCII-escaped where the text holds lone
+    surrogates that no output encoding accepts."""
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record)
+    return line
+
+
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
     """Numbered non-blank lines, each decoded on its own so one bad line can't end the run."""
     for number, raw in enumerate(stream, 1):
@@ -146,7 +157,7 @@ def _check_jsonl(guard: PromptGuard, stream: IO[bytes]) -> None:
         for number, line in lines:
             record = _check_line(guard, number, line)
             tally[record.get("decision", "error")] += 1
-            click.echo(json.dumps(record, ensure_ascii=False))
+            click.echo(_dumps(record))
 
     if sys.stderr.isatty() and stream is not sys.stdin.buffer:
         with click.progressbar(_lines(stream), label="screening", file=sys.stderr) as bar:

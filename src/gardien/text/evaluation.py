@@ -56,7 +56,9 @@ def parse_example(line: str, where: str) -> Example:
             raise InputError(f"{where}: field {key!r} must be a string")
     if obj["label"] not in LABELS:
         raise InputError(f"{where}: field 'label': {obj['label']!r} is not one of {list(LABELS)}")
-    neg = obj.get("negative_prompt") or ""
+    neg = obj.get("negative_prompt")
+    if neg is None:
+        neg = ""
     if not isinstance(neg, str):
         raise InputError(f"{where}: field 'negative_prompt' must be a string")
     return Example(

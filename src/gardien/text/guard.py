@@ -10,7 +10,7 @@ from gardien.core.policy import Policy, load_policy
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.text.classifier import PromptClassifier
 from gardien.text.lexicon import bundled_not_typos, load_lexicon_file, load_lexicons
-from gardien.text.matcher import MAX_MATCHES, Matcher
+from gardien.text.matcher import MAX_AGES, MAX_MATCHES, Matcher
 from gardien.text.normalize import Folded
 from gardien.text.rules import Field, compose
 
@@ -94,8 +94,8 @@ class PromptGuard:
                     kind="limit",
                     category=None,
                     score=0.0,
-                    detail=f"{f.name} holds over {MAX_MATCHES} lexicon matches; "
-                    "it was not fully examined",
+                    detail=f"{f.name} holds over {MAX_MATCHES} lexicon matches or {MAX_AGES} "
+                    "ages; it was not fully examined",
                     field=f.name,
                 )
                 for f in truncated

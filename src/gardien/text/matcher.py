@@ -425,7 +425,8 @@ class Matcher:
             if any(u.view.name == "leet" for u in units):
                 # "10 y34r 0ld": read the unit in leetspeak, keep the number a number
                 texts.append(_AGE_LEET.sub(lambda m: m.group().translate(_LEET_I), folded.text))
-            result.ages = self._ages(texts, units)
+            result.ages, cut = self._ages(texts, units)
+            result.truncated = result.truncated or cut
         if len(result.hits) > 1 or result.ages:
             result.hits = _prune(result.hits, result.ages)
         return result
@@ -565,15 +566,16 @@ class Matcher:
             candidates: dict[str, TermEntry] = {}
             for entry in self.typo_candidates(word):
                 if entry.concept in concepts:
-                    candidates.setdefault(entry.key + entry.language, entry)
+                    candidates.setdefault(entry.key, entry)
             checked[word] = list(candidates.values())
             found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
         return found
 
-    def _ages(self, texts: list[str], units: list[Hit]) -> list[AgeHit]:
+    def _ages(self, texts: list[str], units: list[Hit]) -> tuple[list[AgeHit], bool]:
         """Ages near age units, read in each of ``texts`` (same positions: the normalised text
         and its leet reading). Windows around the units are merged per language, so each part of
-        a text is searched once per language however many units it holds."""
+        a text is searched once per language however many units it holds. The flag says the
+        MAX_AGES limit cut the search short."""
         n = len(texts[0])
         windows: dict[str, list[list[int]]] = {}
         for start, end, language in sorted(
@@ -594,13 +596,13 @@ class Matcher:
                 for lo, hi in spans:
                     for m in matcher.pattern.finditer(text, lo, hi):
                         if len(found) >= MAX_AGES:
-                            return list(found.values())
+                            return list(found.values()), True
                         if (m.start(), m.end()) in found:
                             continue
                         age = self._age(text, m, matcher)
                         if age is not None:
                             found[(m.start(), m.end())] = age
-        return list(found.values())
+        return list(found.values()), False
 
     def _age(self, text: str, m: re.Match[str], matcher: AgeMatcher) -> AgeHit | None:
         number = matcher.number.search(m.group())

@@ -90,8 +90,11 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
 
 
 def _sources(text: str, translated: str) -> list[int] | None:
-    """Source index of each character of ``text.translate(FOLD)``; None when it is one to one."""
-    if len(translated) == len(text):
+    """Source index of each character of ``text.translate(FOLD)``; None when it is one to one.
+
+    Equal lengths don't prove that (a zero-width character dropped and ß expanded cancel out);
+    ASCII does: every ASCII character folds to exactly one character."""
+    if text.isascii():
         return None
     lengths = map(len, map(FOLD.__getitem__, map(ord, text)))
     return list(chain.from_iterable(map(repeat, range(len(text)), lengths)))

@@ -9,6 +9,7 @@ that leans young, are a signal of their own. Terms in the negative prompt are ne
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from gardien.core.categories import MINORS, SEXUAL, SEXUAL_MINORS
 from gardien.core.verdict import Finding
 from gardien.text.matcher import AgeHit, Hit, Matcher, Scan
-from gardien.text.normalize import Folded, fold
+from gardien.text.normalize import FOLD, Folded, fold
 
 CODED = 1.0
 MINOR = 0.95
@@ -143,28 +144,31 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
     return pairs
 
 
-_BARE_AGE = re.compile(r"[\s,(\[{:]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,;|.]|$)")
+_BARE_AGE = re.compile(r"[\s,(\[{、，]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,;|、，。]|$)")
 
 
-def _bare_ages(f: Field) -> list[tuple[Hit, int, int, int]]:
+def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
     """A number standing alone right after a person noun: ``girl, 12``, ``Mädchen (12)``.
 
-    Read only where it ends a comma-list item, so ``girl, 2 dogs`` is a count, not an age.
+    Read only where it ends a comma-list item, so ``girl, 2 dogs`` is a count and ``girl:1.2`` a
+    weight, not an age. The text after the noun is read without invisible characters and in
+    NFKC (``⑫``, ``¹²``, fullwidth digits).
     """
     found = []
     for hit in f.of("person"):
         _, end = hit.original_span
-        m = _BARE_AGE.match(f.original, end)
+        tail = "".join(c for c in f.original[end : end + 40] if FOLD[ord(c)] != "")
+        m = _BARE_AGE.match(unicodedata.normalize("NFKC", tail))
         if m is None:
             continue
         raw = m.group(1)
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():
             value = int(raw)
         else:
             ages = f.matcher.ages.get(hit.entry.language)
             value = ages.numbers.get(fold(raw).strip(), 0) if ages else 0
         if 0 < value < 100:
-            found.append((hit, value, m.start(1), m.end(1)))
+            found.append((hit, value, raw))
     return found
 
 
@@ -235,14 +239,16 @@ def _positive(f: Field, out: Composition) -> None:
             out.findings.append(_term_finding(f, hit, 0.0, None))
     ages = list(f.scan.ages)
     if out.sexual_refs and not out.minor_refs and f.of("person"):
-        for hit, value, start, end in _bare_ages(f):
-            ages.append(AgeHit(value, -1, -1, hit.entry.language, f.original[start:end]))
+        for hit, value, raw in _bare_ages(f):
+            ages.append(AgeHit(value, -1, -1, hit.entry.language, raw))
+            start, end = hit.original_span
             out.findings.append(
                 Finding(
                     kind="age",
                     category=MINORS if value < 18 else None,
                     score=AGE_MINOR if value < 18 else 0.0,
-                    detail=f"number {value} right after person {hit.entry.term!r} read as an age",
+                    detail=f"number {raw!r} right after person {hit.entry.term!r} read as age "
+                    f"{value}",
                     field=f.name,
                     start=start,
                     end=end,
@@ -252,7 +258,7 @@ def _positive(f: Field, out: Composition) -> None:
                 )
             )
             if value < 18:
-                out.minor_refs.append((AGE_MINOR, f.original[start:end]))
+                out.minor_refs.append((AGE_MINOR, raw))
     adult_age = [a for a in ages if a.value >= 18]
     minor_age = [a for a in ages if a.value < 18]
     for y, p in _youth_pairs(f):
