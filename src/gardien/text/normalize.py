@@ -74,21 +74,6 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", text.translate(FOLD))
 
 
-def fold_with_offsets(text: str) -> tuple[str, list[int]]:
-    """``fold(text)`` and, for each output character, the index of its source character.
-
-    Built from C-level iteration (``map``, ``itertools``) so that a megabyte costs a fraction of a
-    second: per-character lengths of the fold give each folded character its source, then the
-    collapsed spaces are dropped.
-    """
-    translated = text.translate(FOLD)
-    sources = _sources(text, translated)
-    kept = kept_after_collapse(_SPACES, translated)
-    folded = _SPACES.sub(" ", translated)
-    starts = kept if sources is None else list(map(sources.__getitem__, kept))
-    return folded, starts
-
-
 def _sources(text: str, translated: str) -> list[int] | None:
     """Source index of each character of ``text.translate(FOLD)``; None when it is one to one.
 
@@ -112,6 +97,30 @@ def kept_after_collapse(runs: re.Pattern[str], text: str) -> list[int]:
     return kept
 
 
+# Characters that compose with the one before them into a syllable or voiced kana: Hangul
+# conjoining vowels and finals, and kana voicing marks. Text typed in that decomposed form (NFD)
+# is composed before folding, so that it matches the lexicons.
+_COMPOSING = re.compile("[\u1160-\u11ff\u3099\u309a]")
+
+
+def _compose(text: str) -> tuple[str, list[int], list[int]]:
+    """NFC, piece by piece, with each output character's span in ``text``."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and (_COMPOSING.match(text[j]) or unicodedata.combining(text[j])):
+            j += 1
+        piece = unicodedata.normalize("NFC", text[i:j]) if j > i + 1 else text[i]
+        out.append(piece)
+        starts.extend([i] * len(piece))
+        ends.extend([j] * len(piece))
+        i = j
+    return "".join(out), starts, ends
+
+
 @dataclass
 class Folded:
     """A text and its matching form, with offsets computed on demand.
@@ -119,31 +128,27 @@ class Folded:
     ``source(p)`` maps a position of the matching form to its source character without building a
     table of every position: collapsed space runs are few, so a bisect over them does, plus the
     fold's per-character lengths where some character folded to zero or several characters.
+    Decomposed Hangul and kana are composed first (``composed``), with a map back.
     """
 
     original: str
     text: str
-    _starts: list[int] | None = field(default=None, repr=False)
+    composed: str | None = field(default=None, repr=False)
+    _composed_span: tuple[list[int], list[int]] | None = field(default=None, repr=False)
     _map: tuple[list[int], list[int], list[int] | None] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, original: str) -> Folded:
-        return cls(original, fold(original))
-
-    @property
-    def starts(self) -> list[int]:
-        """The source index of every character of the matching form (all at once)."""
-        if self._starts is None:
-            text, starts = fold_with_offsets(self.original)
-            if text != self.text:  # pragma: no cover - guarded by property tests
-                raise AssertionError("fold and fold_with_offsets disagree")
-            self._starts = starts
-        return self._starts
+        if _COMPOSING.search(original) is None:
+            return cls(original, fold(original))
+        composed, starts, ends = _compose(original)
+        return cls(original, fold(composed), composed, (starts, ends))
 
     def _mapping(self) -> tuple[list[int], list[int], list[int] | None]:
         if self._map is None:
-            translated = self.original.translate(FOLD)
-            sources = _sources(self.original, translated)
+            source_text = self.original if self.composed is None else self.composed
+            translated = source_text.translate(FOLD)
+            sources = _sources(source_text, translated)
             kept_at: list[int] = []  # position, in the matching form, of each run's kept space
             shift: list[int] = [0]  # characters dropped by the runs so far
             for m in _SPACES.finditer(translated):
@@ -152,20 +157,23 @@ class Folded:
             self._map = (kept_at, shift, sources)
         return self._map
 
-    def source(self, p: int) -> int:
-        """Index in the original text of the character at position ``p`` of the matching form."""
-        if self._starts is not None:
-            return self._starts[p]
+    def _source(self, p: int) -> int:
         kept_at, shift, sources = self._mapping()
         t = p + shift[bisect_left(kept_at, p)]
         return sources[t] if sources is not None else t
+
+    def source(self, p: int) -> int:
+        """Index in the original text of the character at position ``p`` of the matching form."""
+        i = self._source(p)
+        return i if self._composed_span is None else self._composed_span[0][i]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map a span of the matching form back to a span of the original text."""
         if start >= end or not self.text:
             return (0, 0)
         a = self.source(start)
-        b = self.source(end - 1) + 1
+        last = self._source(end - 1)
+        b = last + 1 if self._composed_span is None else self._composed_span[1][last]
         original = self.original
         # Take in trailing characters that folded to nothing (combining marks, zero-width).
         while b < len(original) and FOLD[ord(original[b])] == "":
