@@ -78,8 +78,8 @@ def _sources(text: str, translated: str) -> list[int] | None:
     """Source index of each character of ``text.translate(FOLD)``; None when it is one to one.
 
     Equal lengths don't prove that (a zero-width character dropped and ß expanded cancel out);
-    ASCII does: every ASCII character folds to exactly one character."""
-    if text.isascii():
+    every distinct character folding to exactly one character does (always so for ASCII)."""
+    if text.isascii() or all(len(FOLD[ord(c)]) == 1 for c in set(text)):
         return None
     lengths = map(len, map(FOLD.__getitem__, map(ord, text)))
     return list(chain.from_iterable(map(repeat, range(len(text)), lengths)))
@@ -103,21 +103,29 @@ def kept_after_collapse(runs: re.Pattern[str], text: str) -> list[int]:
 _COMPOSING = re.compile("[\u1160-\u11ff\u3099\u309a]")
 
 
+_CLUSTER = re.compile("[^\u1160-\u11ff\u3099\u309a]?[\u1160-\u11ff\u3099\u309a]+")
+
+
 def _compose(text: str) -> tuple[str, list[int], list[int]]:
-    """NFC, piece by piece, with each output character's span in ``text``."""
+    """NFC of each cluster (a character and the composing characters after it), with each output
+    character's span in ``text``; the text between clusters is copied in C-level slices."""
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        j = i + 1
-        while j < n and (_COMPOSING.match(text[j]) or unicodedata.combining(text[j])):
-            j += 1
-        piece = unicodedata.normalize("NFC", text[i:j]) if j > i + 1 else text[i]
+    prev = 0
+    for m in _CLUSTER.finditer(text):
+        a, b = m.span()
+        out.append(text[prev:a])
+        starts.extend(range(prev, a))
+        ends.extend(range(prev + 1, a + 1))
+        piece = unicodedata.normalize("NFC", m.group())
         out.append(piece)
-        starts.extend([i] * len(piece))
-        ends.extend([j] * len(piece))
-        i = j
+        starts.extend([a] * len(piece))
+        ends.extend([b] * len(piece))
+        prev = b
+    out.append(text[prev:])
+    starts.extend(range(prev, len(text)))
+    ends.extend(range(prev + 1, len(text) + 1))
     return "".join(out), starts, ends
 
 
