@@ -51,6 +51,7 @@ _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
+_TYPO_CACHE = 100_000
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
@@ -340,6 +341,7 @@ class Matcher:
             by_lang.setdefault(entry.language, set()).add(entry.concept)
 
         self.typo_index: dict[str, list[TermEntry]] = {}
+        self._typo_cache: dict[str, list[TermEntry]] = {}
         for entry in self.entries:
             key = entry.key
             if (
@@ -522,12 +524,17 @@ class Matcher:
     def typo_candidates(self, word: str) -> list[TermEntry]:
         """Terms that ``word`` could be a typo of. A word and its term share a script: a Latin
         word is no typo of a Russian term whose normalised form happens to look Latin."""
+        cached = self._typo_cache.get(word)
+        if cached is not None:
+            return cached
         ascii_word = word.isascii()
         found = []
         for variant in (word, *deletions(word)):
             for entry in self.typo_index.get(variant, ()):
                 if entry.key.isascii() == ascii_word and one_edit(word, entry.key):
                     found.append(entry)
+        if len(self._typo_cache) < _TYPO_CACHE:  # words repeat across prompts; bounded memory
+            self._typo_cache[word] = found
         return found
 
     def pairs_across(self, youth: TermEntry, person: TermEntry) -> bool:
