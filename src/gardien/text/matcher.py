@@ -590,7 +590,7 @@ class Matcher:
         ):
             if language not in self.ages:
                 continue
-            lo, hi = max(0, start - 48), min(n, end + 48)
+            lo, hi = max(0, start - _WINDOW), min(n, end + _WINDOW)
             spans = windows.setdefault(language, [])
             if spans and lo <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], hi)
