@@ -278,3 +278,8 @@ def test_verdict_shape_follows_openai_moderation(guard: PromptGuard) -> None:
     assert set(out) >= {"decision", "categories", "category_scores", "findings"}
     assert set(out["categories"]) == {"sexual", "sexual/minors", "minors"}
     assert all(0.0 <= s <= 1.0 for s in out["category_scores"].values())
+
+
+def test_check_many_screens_each_request_in_order(guard: PromptGuard) -> None:
+    verdicts = list(guard.check_many([("a red fox", ""), ("nude child", ""), ("kid goat", "")]))
+    assert [v.decision for v in verdicts] == [Decision.ALLOW, Decision.BLOCK, Decision.ALLOW]
