@@ -21,12 +21,12 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import accumulate, chain, pairwise
 
 import ahocorasick
 
 from gardien.text.lexicon import CONCEPTS, LexiconFile, TermEntry, parse_term
-from gardien.text.normalize import Folded, fold, kept_after_collapse
+from gardien.text.normalize import FOLD, Folded, fold, kept_after_collapse
 
 # Leetspeak read as letters; "1" and "|" stand for i or l, so there are two readings.
 _LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
@@ -511,10 +511,27 @@ class Matcher:
             pieces.append(text[prev : m.start()])
             to_base.extend(range(prev, m.start()))
             first = len(to_base)
-            letters = m.group().replace(" ", "")
-            pieces.append(letters)
-            to_base.extend(range(m.start(), m.end(), 2))
-            joined.append(range(first + 1, first + len(letters)))
+            positions = range(m.start(), m.end(), 2)
+            # Wider gaps than the run's narrowest one were word breaks in the original
+            # ("s e m  r o u p a"): keep a space there, so phrases still match.
+            original = folded.original
+            if folded.source(m.end() - 1) - folded.source(m.start()) == m.end() - m.start() - 1:
+                gaps = [1] * (len(positions) - 1)  # every letter one character apart: one word
+            else:
+                gaps = [
+                    sum(
+                        1 for c in original[folded.source(p) + 1 : folded.source(q)] if FOLD[ord(c)]
+                    )
+                    for p, q in pairwise(positions)
+                ]
+            narrowest = min(gaps)
+            for k, p in enumerate(positions):
+                if k and gaps[k - 1] > narrowest:
+                    pieces.append(" ")
+                    to_base.append(p - 1)
+                pieces.append(text[p])
+                to_base.append(p)
+            joined.append(range(first + 1, len(to_base)))
             prev = m.end()
         pieces.append(text[prev:])
         to_base.extend(range(prev, len(text)))
