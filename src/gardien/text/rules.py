@@ -78,6 +78,21 @@ class Composition:
             self.scores[category] = score
 
 
+def _rule(out: Composition, score: float, detail: str, field: str, concept: str) -> None:
+    """Raise sexual/minors to ``score`` and say which rule did it."""
+    out.raise_score(SEXUAL_MINORS, score)
+    out.findings.append(
+        Finding(
+            kind="rule",
+            category=SEXUAL_MINORS,
+            score=score,
+            detail=detail,
+            field=field,
+            concept=concept,
+        )
+    )
+
+
 def _term_finding(f: Field, hit: Hit, score: float, category: str | None) -> Finding:
     start, end = hit.original_span
     e = hit.entry
@@ -303,18 +318,8 @@ def _positive(f: Field, out: Composition) -> None:
     if out.minor_refs and out.sexual_refs:
         mw, mterm = max(out.minor_refs)
         sw, sterm = max(out.sexual_refs)
-        score = min(mw, sw)
-        out.raise_score(SEXUAL_MINORS, score)
-        out.findings.append(
-            Finding(
-                kind="rule",
-                category=SEXUAL_MINORS,
-                score=score,
-                detail=f"minor reference {mterm!r} with sexual term {sterm!r} in the prompt",
-                field=f.name,
-                concept="minor+sexual",
-            )
-        )
+        detail = f"minor reference {mterm!r} with sexual term {sterm!r} in the prompt"
+        _rule(out, min(mw, sw), detail, f.name, "minor+sexual")
 
 
 def _asserts_adult(pos: Field) -> bool:
@@ -331,20 +336,11 @@ def _leaning_young(pos: Field, out: Composition) -> None:
     descriptors = {h.entry.key for h in pos.of("youth") + pos.of("youth_leaning")}
     if len(descriptors) < LEANING_DESCRIPTORS or _asserts_adult(pos):
         return
-    out.raise_score(SEXUAL_MINORS, LEANING_YOUNG)
-    out.findings.append(
-        Finding(
-            kind="rule",
-            category=SEXUAL_MINORS,
-            score=LEANING_YOUNG,
-            detail=(
-                f"explicit prompt with {len(descriptors)} young-looking descriptors "
-                f"({', '.join(sorted(descriptors)[:4])}) and no adult asserted"
-            ),
-            field=pos.name,
-            concept="leaning_young",
-        )
+    detail = (
+        f"explicit prompt with {len(descriptors)} young-looking descriptors "
+        f"({', '.join(sorted(descriptors)[:4])}) and no adult asserted"
     )
+    _rule(out, LEANING_YOUNG, detail, pos.name, "leaning_young")
 
 
 def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
@@ -356,19 +352,11 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
         return
     mw, mterm = max(out.minor_refs)
     score = min(mw, UNDRESSING)
-    out.raise_score(SEXUAL_MINORS, score)
     words = ", ".join(repr(h.entry.term) for h in clothing[:4])
-    out.findings.append(
-        Finding(
-            kind="rule",
-            category=SEXUAL_MINORS,
-            score=score,
-            detail=f"minor reference {mterm!r} with clothing or censorship in the negative "
-            f"prompt ({words})",
-            field=neg.name,
-            concept="negative_prompt_undressing",
-        )
+    detail = (
+        f"minor reference {mterm!r} with clothing or censorship in the negative prompt ({words})"
     )
+    _rule(out, score, detail, neg.name, "negative_prompt_undressing")
     for hit in clothing[:MAX_FINDINGS_PER_CONCEPT]:
         out.findings.append(_term_finding(neg, hit, 0.0, None))
 
@@ -392,20 +380,11 @@ def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
         return
     markers = [h.entry.term for h in strong + weak] + [a.text for a in adult_ages]
     young = ", ".join(repr(h.entry.term) for h in leaning[:3])
-    out.raise_score(SEXUAL_MINORS, score)
-    out.findings.append(
-        Finding(
-            kind="rule",
-            category=SEXUAL_MINORS,
-            score=score,
-            detail=(
-                f"sexual prompt leaning young ({young})"
-                f" with adult markers in the negative prompt ({', '.join(map(repr, markers[:4]))})"
-            ),
-            field=neg.name,
-            concept="negative_prompt_trick",
-        )
+    detail = (
+        f"sexual prompt leaning young ({young})"
+        f" with adult markers in the negative prompt ({', '.join(map(repr, markers[:4]))})"
     )
+    _rule(out, score, detail, neg.name, "negative_prompt_trick")
     for hit in strong + weak:
         out.findings.append(_term_finding(neg, hit, 0.0, None))
     for age in adult_ages:
