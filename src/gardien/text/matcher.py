@@ -25,7 +25,7 @@ from itertools import accumulate, chain, pairwise
 
 import ahocorasick
 
-from gardien.text.lexicon import CONCEPTS, LexiconFile, TermEntry, parse_term
+from gardien.text.lexicon import CONCEPTS, Ages, LexiconFile, TermEntry, parse_term
 from gardien.text.normalize import FOLD, Folded, fold, kept_after_collapse
 
 # Leetspeak read as letters; "1" and "|" stand for i or l, so there are two readings.
@@ -295,17 +295,15 @@ def _fold_pattern(pattern: str) -> str:
     return "".join(c if c.isascii() else fold(c) for c in pattern)
 
 
-def _compile_ages(lex: LexiconFile) -> AgeMatcher | None:
-    if lex.ages is None:
-        return None
-    numbers = {fold(k).strip(): v for k, v in lex.ages.numbers.items()}
+def _compile_ages(language: str, ages: Ages) -> AgeMatcher:
+    numbers = {fold(k).strip(): v for k, v in ages.numbers.items()}
     words = sorted(numbers, key=len, reverse=True)
     num = r"(?:\d{1,3}" + "".join("|" + re.escape(w) for w in words) + ")"
-    body = "|".join(_fold_pattern(p).replace("{n}", num) for p in lex.ages.patterns)
+    body = "|".join(_fold_pattern(p).replace("{n}", num) for p in ages.patterns)
     edge = rf"[^\W{_CJK}]"
     pattern = re.compile(rf"(?<!{edge})(?:{body})(?!{edge})")
-    objects = frozenset(fold(o).strip() for o in lex.ages.objects)
-    return AgeMatcher(lex.language, pattern, re.compile(num), numbers, objects)
+    objects = frozenset(fold(o).strip() for o in ages.objects)
+    return AgeMatcher(language, pattern, re.compile(num), numbers, objects)
 
 
 class Matcher:
@@ -360,9 +358,7 @@ class Matcher:
                 fb, pb = self.exceptions.get(key, ((), ()))
                 self.entries.append(TermEntry(raw, key, concept, lex.language, mode, fb, pb))
         if lex.ages is not None:
-            matcher = _compile_ages(lex)
-            assert matcher is not None
-            self.ages[lex.language] = matcher
+            self.ages[lex.language] = _compile_ages(lex.language, lex.ages)
             for unit in lex.ages.units:
                 key, mode = parse_term(unit)
                 self.entries.append(TermEntry(unit, key, "age_unit", lex.language, mode))

@@ -74,7 +74,7 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", text.translate(FOLD))
 
 
-def _sources(text: str, translated: str) -> list[int] | None:
+def _sources(text: str) -> list[int] | None:
     """Source index of each character of ``text.translate(FOLD)``; None when it is one to one.
 
     Equal lengths don't prove that (a zero-width character dropped and ß expanded cancel out);
@@ -100,10 +100,9 @@ def kept_after_collapse(runs: re.Pattern[str], text: str) -> list[int]:
 # Characters that compose with the one before them into a syllable or voiced kana: Hangul
 # conjoining vowels and finals, and kana voicing marks. Text typed in that decomposed form (NFD)
 # is composed before folding, so that it matches the lexicons.
-_COMPOSING = re.compile("[\u1160-\u11ff\u3099\u309a]")
-
-
-_CLUSTER = re.compile("[^\u1160-\u11ff\u3099\u309a]?[\u1160-\u11ff\u3099\u309a]+")
+_COMPOSERS = "\u1160-\u11ff\u3099\u309a"
+_COMPOSING = re.compile(f"[{_COMPOSERS}]")
+_CLUSTER = re.compile(f"[^{_COMPOSERS}]?[{_COMPOSERS}]+")
 
 
 def _compose(text: str) -> tuple[str, list[int], list[int]]:
@@ -156,7 +155,7 @@ class Folded:
         if self._map is None:
             source_text = self.original if self.composed is None else self.composed
             translated = source_text.translate(FOLD)
-            sources = _sources(source_text, translated)
+            sources = _sources(source_text)
             kept_at: list[int] = []  # position, in the matching form, of each run's kept space
             shift: list[int] = [0]  # characters dropped by the runs so far
             for m in _SPACES.finditer(translated):
