@@ -274,6 +274,33 @@ def test_classifier_never_lowers_and_failure_keeps_review() -> None:
     assert any("endpoint down" in f.detail for f in verdict.findings)
 
 
+class _Nonsense:
+    name = "nonsense"
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def classify(self, prompt: str, negative_prompt: str = "") -> object:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Classification({"sexual/minors": float("nan")}),
+        Classification({"sexual/minors": "high"}),  # type: ignore[dict-item]
+        Classification({"sexual/minors": 7.0}),
+        {"sexual/minors": 0.0},
+        None,
+    ],
+)
+def test_classifier_answering_nonsense_leaves_the_review(answer: object) -> None:
+    guard = PromptGuard(classifier=_Nonsense(answer))  # type: ignore[arg-type]
+    verdict = guard.check("1girl, nude, petite", "old, wrinkles")
+    assert verdict.decision is Decision.REVIEW
+    assert any("nonsense" in f.detail for f in verdict.findings if f.kind == "error")
+
+
 def test_verdict_shape_follows_openai_moderation(guard: PromptGuard) -> None:
     out = guard.check("naked child").to_dict()
     assert set(out) >= {"decision", "categories", "category_scores", "findings"}

@@ -131,14 +131,18 @@ class PromptGuard:
 
     def _second_stage(self, prompt: str, negative: str, verdict: Verdict) -> Verdict:
         assert self.classifier is not None
+        name = getattr(self.classifier, "name", type(self.classifier).__name__)
         try:
             opinion = self.classifier.classify(prompt, negative)
+            theirs = {c: _score(opinion.category_scores.get(c, 0.0)) for c in CATEGORIES}
+            extra = tuple(opinion.findings)
         except Exception as exc:
+            # A classifier that fails, or answers nonsense, leaves the rules' review in place.
             finding = Finding(
                 kind="error",
                 category=None,
                 score=0.0,
-                detail=f"classifier {self.classifier.name!r} failed: {type(exc).__name__}: {exc}",
+                detail=f"classifier {name!r} failed: {type(exc).__name__}: {exc}",
             )
             return Verdict(
                 verdict.decision,
@@ -146,9 +150,15 @@ class PromptGuard:
                 (*verdict.findings, finding),
                 verdict.policy,
             )
-        scores = {
-            c: max(verdict.category_scores.get(c, 0.0), float(opinion.category_scores.get(c, 0.0)))
-            for c in CATEGORIES
-        }
+        scores = {c: max(verdict.category_scores.get(c, 0.0), theirs[c]) for c in CATEGORIES}
         decision = Decision.strictest(verdict.decision, self.policy.decide(scores))
-        return Verdict(decision, scores, (*verdict.findings, *opinion.findings), verdict.policy)
+        return Verdict(decision, scores, (*verdict.findings, *extra), verdict.policy)
+
+
+def _score(value: object) -> float:
+    """A classifier's score, refused unless it is a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"score {value!r} is not a number")
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise ValueError(f"score {value!r} is outside [0, 1]")
+    return float(value)
