@@ -190,6 +190,14 @@ def test_decomposed_text_gets_the_same_verdict(guard: PromptGuard, prompt: str) 
             assert unicodedata.normalize("NFC", f.text).strip()
 
 
+def test_repeated_terms_are_capped_and_counted(guard: PromptGuard) -> None:
+    verdict = guard.check("nude child, " * 40)
+    terms = [f for f in verdict.findings if f.kind == "term" and f.concept == "minor"]
+    assert len(terms) == 16
+    summary = [f for f in verdict.findings if f.kind == "summary" and f.concept == "minor"]
+    assert [f.detail for f in summary] == ["24 more term findings of minor"]
+
+
 def test_many_ages_fail_closed(guard: PromptGuard) -> None:
     verdict = guard.check("nude, " + "25 years old, " * 1000 + "12 years old girl")
     assert verdict.decision is not Decision.ALLOW

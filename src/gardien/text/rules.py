@@ -72,6 +72,8 @@ class Composition:
     findings: list[Finding] = field(default_factory=list)
     minor_refs: list[tuple[float, str]] = field(default_factory=list)
     sexual_refs: list[tuple[float, str]] = field(default_factory=list)
+    #: Findings not built because their concept was over the cap, by (field, concept, kind).
+    omitted: Counter[tuple[str | None, str | None, str]] = field(default_factory=Counter)
 
     def raise_score(self, category: str, score: float) -> None:
         if score > self.scores[category]:
@@ -195,21 +197,24 @@ def compose(positive: Field, negative: Field | None) -> Composition:
     if negative is not None:
         _negative_trick(positive, negative, out)
         _undressing_negative(positive, negative, out)
-    out.findings = _capped(out.findings)
+    out.findings = _capped(out.findings, out.omitted)
     return out
 
 
-def _capped(findings: list[Finding]) -> list[Finding]:
-    """At most MAX_FINDINGS_PER_CONCEPT findings per field and concept, plus a count of the rest,
-    so a hostile prompt that repeats a term can't make a verdict of a million findings."""
-    if len(findings) <= MAX_FINDINGS_PER_CONCEPT:
+def _capped(
+    findings: list[Finding], omitted: Counter[tuple[str | None, str | None, str]]
+) -> list[Finding]:
+    """At most MAX_FINDINGS_PER_CONCEPT findings per field and concept, plus a count of the rest
+    (those cut here and those never built), so a hostile prompt that repeats a term can't make a
+    verdict of a million findings, nor hide how many there were."""
+    if len(findings) <= MAX_FINDINGS_PER_CONCEPT and not omitted:
         return findings
-    seen: Counter[tuple[str | None, str | None, str]] = Counter()
+    seen: Counter[tuple[str | None, str | None, str]] = Counter(omitted)
     kept: list[Finding] = []
     for f in findings:
         key = (f.field, f.concept, f.kind)
         seen[key] += 1
-        if seen[key] <= MAX_FINDINGS_PER_CONCEPT:
+        if seen[key] - omitted[key] <= MAX_FINDINGS_PER_CONCEPT:
             kept.append(f)
     for (fld, concept, kind), n in seen.items():
         if n > MAX_FINDINGS_PER_CONCEPT:
@@ -230,8 +235,12 @@ def _positive(f: Field, out: Composition) -> None:
     shown: Counter[str] = Counter()  # findings per concept; the rest are only counted
 
     def show(concept: str) -> bool:
+        """Build a finding only while under the cap (building one maps offsets); count the rest."""
         shown[concept] += 1
-        return shown[concept] <= MAX_FINDINGS_PER_CONCEPT
+        if shown[concept] <= MAX_FINDINGS_PER_CONCEPT:
+            return True
+        out.omitted[(f.name, concept, "term")] += 1
+        return False
 
     for hit in f.scan.hits:
         concept = hit.entry.concept
