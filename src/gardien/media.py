@@ -1,0 +1,279 @@
+"""Safe image reading and decoding, shared by the hash and image guards.
+
+Untrusted files are hostile: they can be huge, truncated, disguised or built to explode when
+decoded. This module reads them under explicit limits and turns every failure into a
+:class:`MediaError` that names the file and says what is wrong, so one bad upload never takes a
+worker down and never yields garbage pixels.
+
+Choices, and why:
+
+* **Formats.** Only JPEG (including MPO, multi-picture JPEG), PNG, WebP, GIF, BMP and TIFF are
+  decoded. The format is checked from the header *before* any pixel is decoded; anything else
+  (ICO, PPM, PSD, EPS, ...) is refused, so Pillow's rarer and less-hardened decoders are never
+  run on untrusted bytes.
+* **Size.** ``width * height`` from the header is checked against ``max_pixels`` before
+  decoding, so a tiny file claiming 60000x60000 pixels is refused without allocating it.
+  Pillow's own decompression-bomb warning and error (``Image.MAX_IMAGE_PIXELS``) are turned
+  into :class:`MediaError` too, locally, without touching Pillow's global settings; Pillow's
+  limit therefore still caps ``max_pixels``. (``warnings.catch_warnings`` is not thread-safe
+  before Python 3.14, so under threads the warning may merely print; the header check above,
+  50 Mpx by default against Pillow's 89 Mpx warning, is the guard that always holds.)
+* **Truncation.** Truncated or corrupt data is an error. ``ImageFile.LOAD_TRUNCATED_IMAGES`` is
+  never set: half an image would hash to something that matches nothing, silently.
+* **Animation.** Animated GIF/WebP and multi-page TIFF: the first frame only. That is the frame
+  a thumbnail shows and the one hash lists are computed on.
+* **Colour.** Pixels come back as what a person sees: palette images go through their palette
+  (python-threatexchange's hasher feeds raw palette indices to PDQ, which hashes noise);
+  greyscale, bilevel, CMYK, YCbCr, LAB and HSV are converted to RGB by Pillow.
+* **Alpha** is dropped and the colour channels are kept as stored, not composited over a
+  background. Meta's reference PDQ hasher ignores alpha the same way, and hash lists are made
+  with it; compositing would change the hash of every transparent image in the lists.
+* **16-bit** samples ('I;16', 'I;16B', 'I;16L', 'I;16N', and 'I', which Pillow uses for 16-bit
+  data) keep their high byte, ``value >> 8``, so 0..65535 maps onto 0..255 over the whole range.
+  Pillow's own conversion clips at 255, which turns most 16-bit images white. Values of an 'I'
+  image outside 0..65535 are clipped first.
+* **Float** ('F') samples are taken as 0..255 values: rounded, clipped to 0..255, NaN as 0, as
+  Pillow's own 'F' to 'L' conversion does. Scaling each image's min..max instead would make
+  the result depend on one outlier pixel.
+* **EXIF orientation** is *not* applied by default: hash lists are computed by Meta's reference
+  hasher on the pixels as stored, and a rotated copy is caught at query time by PDQ's dihedral
+  variants. ``decode_image(..., apply_exif_orientation=True)`` gives what a viewer shows.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gardien.core.errors import GardienError
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_FORMATS",
+    "MediaError",
+    "decode_image",
+    "iter_media_paths",
+    "read_media",
+]
+
+DEFAULT_MAX_PIXELS: Final = 50_000_000
+"""Largest ``width * height`` decoded: 50 megapixels is 150 MB as RGB, above any camera photo."""
+
+DEFAULT_MAX_BYTES: Final = 256 * 1024 * 1024
+"""Largest file read into memory: 256 MiB."""
+
+SUPPORTED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+"""Pillow format names decoded. MPO (multi-picture JPEG, from many cameras) counts as JPEG."""
+
+_SUPPORTED: Final = ", ".join(SUPPORTED_FORMATS)
+
+
+# What Pillow and its plugins raise on corrupt, truncated or hostile input. OSError covers
+# UnidentifiedImageError and "image file is truncated"; SyntaxError is how several plugins
+# report a malformed header; DecompressionBombError is a subclass of Exception only.
+_DECODE_ERRORS: Final = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+    KeyError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+RGBArray = npt.NDArray[np.uint8]
+
+
+class MediaError(GardienError):
+    """A file could not be read or decoded as an image. The message names the file."""
+
+
+def read_media(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a whole file, refusing folders, special files, empty files and files over max_bytes.
+
+    The size is checked with ``stat`` before reading, so a 10 GB file is refused without being
+    read; at most ``max_bytes + 1`` bytes are read in case the file grows meanwhile.
+    """
+    name = str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise MediaError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise MediaError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise MediaError(f"{name}: is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or a device such as /dev/zero would block or never end.
+        raise MediaError(f"{name}: not a regular file")
+    if st.st_size == 0:
+        raise MediaError(f"{name}: empty file")
+    if st.st_size > max_bytes:
+        raise MediaError(f"{name}: {st.st_size} bytes, over the limit of {max_bytes}")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise MediaError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise MediaError(f"{name}: over the limit of {max_bytes} bytes (it grew while read)")
+    if not data:
+        raise MediaError(f"{name}: empty file")
+    return data
+
+
+def decode_image(
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    apply_exif_orientation: bool = False,
+) -> RGBArray:
+    """Decode image bytes into an HxWx3 uint8 RGB array, under the limits in the module doc.
+
+    ``name`` is only used in error messages. Animated and multi-page images give their first
+    frame. EXIF orientation is ignored unless ``apply_exif_orientation`` is true.
+    """
+    if not data:
+        raise MediaError(f"{name}: empty data")
+    with warnings.catch_warnings():
+        # Local to this block: Pillow's global MAX_IMAGE_PIXELS and warning filters elsewhere
+        # stay as they are.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = _open(data, name)
+        try:
+            _check_pixels(img, name, max_pixels)
+            try:
+                img.load()
+                if apply_exif_orientation:
+                    img = ImageOps.exif_transpose(img)
+            except _DECODE_ERRORS as exc:
+                raise MediaError(f"{name}: corrupt or truncated {img.format} data: {exc}") from None
+            return _to_rgb(img, name)
+        finally:
+            img.close()
+
+
+def _open(data: bytes, name: str) -> Image.Image:
+    """Open (parse the header of) a supported image; name the format of an unsupported one."""
+    try:
+        # Only these plugins parse the header (Pillow's JPEG plugin also opens MPO files).
+        img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except UnidentifiedImageError:
+        pass  # Not a supported format; find out what it is, below, for the message.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(f"{name}: too many pixels (decompression bomb?): {exc}") from None
+    except _DECODE_ERRORS as exc:
+        raise MediaError(f"{name}: corrupt image header: {exc}") from None
+    else:
+        if img.format in SUPPORTED_FORMATS or img.format == "MPO":
+            return img
+        fmt = img.format
+        img.close()
+        raise MediaError(f"{name}: unsupported format {fmt}; supported: {_SUPPORTED}")
+    try:
+        with Image.open(io.BytesIO(data)) as other:
+            fmt = other.format
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, *_DECODE_ERRORS):
+        fmt = None
+    if fmt is None:
+        raise MediaError(f"{name}: not a recognised image; supported: {_SUPPORTED}")
+    raise MediaError(f"{name}: unsupported format {fmt}; supported: {_SUPPORTED}")
+
+
+def _check_pixels(img: Image.Image, name: str, max_pixels: int) -> None:
+    width, height = img.size
+    pixels = width * height
+    if pixels > max_pixels:
+        raise MediaError(
+            f"{name}: {width}x{height} is {pixels} pixels, over the limit of {max_pixels}"
+            " (decompression bomb?)"
+        )
+    if pixels == 0:
+        raise MediaError(f"{name}: {width}x{height} image has no pixels")
+
+
+_SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+
+
+def _to_rgb(img: Image.Image, name: str) -> RGBArray:
+    """Pixels as a person sees them, as a C-contiguous HxWx3 uint8 array (module doc)."""
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(img)
+        if mode == "I":
+            wide = np.clip(wide, 0, 65535)
+        grey = (wide.astype(np.uint32) >> 8).astype(np.uint8)
+        return _grey_to_rgb(grey)
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0)
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return _grey_to_rgb(grey)
+    if mode != "RGB":
+        # Palette ('P', 'PA') through the palette; alpha dropped; other modes by Pillow.
+        try:
+            img = img.convert("RGB")
+        except ValueError as exc:
+            raise MediaError(f"{name}: unsupported pixel mode {mode}: {exc}") from None
+    rgb = np.asarray(img, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:  # pragma: no cover - Pillow guarantees RGB
+        raise MediaError(f"{name}: decoded to unexpected shape {rgb.shape}")
+    return np.ascontiguousarray(rgb)
+
+
+def _grey_to_rgb(grey: npt.NDArray[np.uint8]) -> RGBArray:
+    return np.ascontiguousarray(np.repeat(grey[:, :, np.newaxis], 3, axis=2))
+
+
+def iter_media_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Expand command-line paths into files to check, in a stable order.
+
+    Files are yielded as given, whatever their name or extension (content, not names, decides
+    what an image is). Folders are walked recursively in sorted name order, skipping hidden
+    entries (names starting with "."); inside a walk, symlinked folders are not followed (no
+    loops, no escaping the tree), symlinks to files are yielded, and special files (FIFOs,
+    sockets, devices, broken links) are skipped. A folder given explicitly is walked even when
+    it is itself a symlink: the caller asked for it. A path that does not exist is yielded
+    anyway, so that the caller reports it (``read_media`` raises naming it) instead of it
+    vanishing; so is a subfolder that cannot be listed.
+    """
+    for path in paths:
+        if path.is_dir():
+            yield from _walk(path)
+        else:
+            yield path
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda entry: entry.name)
+    except OSError:
+        yield folder  # Unreadable: let the caller's read_media report it.
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = folder / entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(path)
+            elif entry.is_file(follow_symlinks=True):
+                yield path
+        except OSError:
+            continue
