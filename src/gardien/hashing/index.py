@@ -298,6 +298,13 @@ class DigestIndex:
     def nbytes(self) -> int:
         return int(self._sorted.nbytes + self._order.nbytes)
 
+    @property
+    def hashes(self) -> NDArray[np.uint8]:
+        """The digests by position, as they were added."""
+        stored = np.empty_like(self._sorted)
+        stored[self._order] = self._sorted
+        return stored
+
     @classmethod
     def build(cls, digests: NDArray[np.uint8]) -> DigestIndex:
         data = np.asarray(digests)
