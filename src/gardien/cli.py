@@ -15,6 +15,7 @@ import click
 from gardien import __version__
 from gardien.core.errors import GardienError
 from gardien.core.verdict import Decision, Verdict
+from gardien.jsonl import dumps
 from gardien.text.evaluation import LABELS, evaluate, read_examples
 from gardien.text.guard import DEFAULT_MAX_CHARS, PromptGuard
 from gardien.text.lexicon import bundled_lexicon_paths, load_lexicon_file
@@ -101,17 +102,6 @@ def prompt_check(
         click.echo(_render(verdict, text, negative))
 
 
-def _dumps(record: dict[str, Any]) -> str:
-    """One JSON line, readable where it can be; ASCII-escaped where the text holds lone
-    surrogates that no output encoding accepts."""
-    line = json.dumps(record, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(record)
-    return line
-
-
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
     """Numbered non-blank lines, each decoded on its own so one bad line can't end the run."""
     for number, raw in enumerate(stream, 1):
@@ -157,7 +147,7 @@ def _check_jsonl(guard: PromptGuard, stream: IO[bytes]) -> None:
         for number, line in lines:
             record = _check_line(guard, number, line)
             tally[record.get("decision", "error")] += 1
-            click.echo(_dumps(record))
+            click.echo(dumps(record))
 
     if sys.stderr.isatty() and stream is not sys.stdin.buffer:
         with click.progressbar(_lines(stream), label="screening", file=sys.stderr) as bar:
@@ -304,3 +294,14 @@ def lexicon_check(files: tuple[Path, ...]) -> None:
         )
     if failed:
         raise SystemExit(1)
+
+
+def _register_hashing() -> None:
+    from gardien.cli_hashing import bank, hash_command, match
+
+    main.add_command(hash_command)
+    main.add_command(bank)
+    main.add_command(match)
+
+
+_register_hashing()

@@ -1,0 +1,597 @@
+"""The hashing commands: ``gardien hash``, ``gardien bank ...`` and ``gardien match``.
+
+JSON lines go to stdout, one per input; people's summaries and progress bars go to stderr. A file
+or line that can't be used gets its own error record and the run goes on; the exit status is 1
+when any input failed, so scripts notice without parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+from numpy.typing import NDArray
+
+from gardien.core.errors import GardienError
+from gardien.hashing.banks import BankMatcher, HashBanks, Match, QueryResult
+from gardien.hashing.hashers import ImageHashes, hash_bytes, pdq_dihedral_of_pixels
+from gardien.hashing.signals import SIGNAL_BYTES, HashListError, read_text_list
+from gardien.hashing.store import KINDS, SIGNAL_TYPES, UNSET
+from gardien.jsonl import dumps
+from gardien.media import (
+    DEFAULT_MAX_PIXELS,
+    MediaError,
+    decode_image,
+    iter_media_paths,
+    read_media,
+)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+BATCH = 256
+T = TypeVar("T")
+
+_home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GARDIEN_HOME",
+    help="Where banks live [env GARDIEN_HOME; default: the per-user data directory].",
+)
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@contextmanager
+def _banks(home: Path | None) -> Iterator[HashBanks]:
+    try:
+        with HashBanks(home) as banks:
+            yield banks
+    except GardienError as exc:
+        raise _fail(exc) from None
+
+
+def _progress(items: Sequence[T], label: str) -> Any:
+    """A progress bar on stderr: shown on a terminal, silent in pipes."""
+    return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
+
+
+def _paths(paths: Sequence[Path]) -> list[Path]:
+    return list(iter_media_paths(paths))
+
+
+# -- gardien hash
+
+
+@click.command("hash")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dihedral", is_flag=True, help="Also give PDQ of the 8 rotations and flips.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse larger images (decompression bombs).",
+)
+def hash_command(paths: tuple[Path, ...], dihedral: bool, max_pixels: int) -> None:
+    """Hash images (files, or folders walked recursively): PDQ, MD5 and SHA-256 per file."""
+    files = _paths(paths)
+    failed = 0
+    with _progress(files, "hashing") as bar:
+        for path in bar:
+            record: dict[str, Any] = {"path": str(path)}
+            try:
+                data = read_media(path)
+                record.update(_hashes(data, path, max_pixels, dihedral))
+            except MediaError as exc:
+                record["error"] = str(exc)
+                failed += 1
+            click.echo(dumps(record))
+    click.echo(f"hashed {len(files) - failed} of {len(files)} files; {failed} errors", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _hashes(data: bytes, path: Path, max_pixels: int, dihedral: bool) -> dict[str, Any]:
+    hashes = hash_bytes(data, name=str(path), max_pixels=max_pixels)
+    out: dict[str, Any] = hashes.to_dict()
+    if dihedral:
+        pixels = decode_image(data, name=str(path), max_pixels=max_pixels)
+        out["pdq_dihedral"] = [h for h, _ in pdq_dihedral_of_pixels(pixels)]
+    return out
+
+
+# -- gardien bank
+
+
+@click.group()
+def bank() -> None:
+    """Manage hash banks: named lists of PDQ, MD5 or SHA-256 hashes."""
+
+
+def _bank_options(create: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option(
+                "--type",
+                "signal_type",
+                type=click.Choice(SIGNAL_TYPES),
+                default="pdq" if create else None,
+                show_default=create,
+                help="What the bank holds (when it is created).",
+            ),
+            click.option(
+                "--kind",
+                type=click.Choice(KINDS),
+                help="block, or allow: a list of known-benign hashes whose hits suppress matches.",
+            ),
+            click.option("--source", help="Where the hashes come from (e.g. NCMEC)."),
+            click.option("--category", help="e.g. known-csam, ai-generated-csam, ncii."),
+            click.option(
+                "--threshold",
+                type=click.IntRange(0, 256),
+                help="PDQ distance for this bank (default 31).",
+            ),
+            click.option("--description", help="Free text."),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return wrap
+
+
+def _bank_fields(**given: Any) -> dict[str, Any]:
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@bank.command("create")
+@click.argument("name")
+@_bank_options(create=True)
+@_home_option
+def bank_create(name: str, signal_type: str, home: Path | None, **fields: Any) -> None:
+    """Create an empty bank NAME."""
+    with _banks(home) as banks:
+        try:
+            created = banks.create(name, signal_type, **_bank_fields(**fields))
+        except GardienError as exc:
+            raise _fail(exc) from None
+        click.echo(dumps(created.to_dict()))
+
+
+@bank.command("list")
+@_home_option
+def bank_list(home: Path | None) -> None:
+    """List banks, one JSON line each."""
+    with _banks(home) as banks:
+        listed = banks.list_banks()
+        for b in listed:
+            click.echo(dumps(b.to_dict()))
+            state = "enabled" if b.enabled else "disabled"
+            click.echo(
+                f"{b.name:<24} {b.signal_type:<6} {b.kind:<5} {b.count:>10} hashes  {state}"
+                f"  {b.category}",
+                err=True,
+            )
+        if not listed:
+            click.echo("no banks yet: gardien bank import NAME FILE...", err=True)
+
+
+def _looks_like_images(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
+
+
+@bank.command("import")
+@click.argument("name")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "text", "csv", "images"]),
+    default="auto",
+    show_default=True,
+    help="auto: folders and image files are hashed; other files are text or CSV hash lists.",
+)
+@click.option("--skip-invalid", is_flag=True, help="Import the good lines and report the bad.")
+@_bank_options(create=True)
+@_home_option
+def bank_import(
+    name: str,
+    files: tuple[Path, ...],
+    fmt: str,
+    skip_invalid: bool,
+    signal_type: str,
+    home: Path | None,
+    **fields: Any,
+) -> None:
+    """Add hashes to bank NAME (created if missing) from hash lists or images.
+
+    Every list is read and checked before anything is stored: one bad line imports nothing,
+    and every bad line is reported with its number, unless --skip-invalid.
+    """
+    with _banks(home) as banks:
+        try:
+            if name not in {b.name for b in banks.list_banks()}:
+                banks.create(name, signal_type, **_bank_fields(**fields))
+                click.echo(f"created bank {name!r} ({signal_type})", err=True)
+            images = [
+                f for f in files if fmt == "images" or (fmt == "auto" and _looks_like_images(f))
+            ]
+            lists = [f for f in files if f not in images]
+            with banks.store.transaction():
+                reports = [
+                    banks.import_list(
+                        name,
+                        f,
+                        format="auto" if fmt in ("auto", "images") else fmt,
+                        skip_invalid=skip_invalid,
+                    )
+                    for f in lists
+                ]
+                if images:
+                    todo = _paths(images)
+                    with _progress(todo, "hashing") as bar:
+                        reports.append(banks.import_images(name, bar, skip_invalid=skip_invalid))
+        except HashListError as exc:
+            for error in exc.errors:
+                click.echo(dumps({"line": error.line, "path": error.path, "error": error.message}))
+            raise click.ClickException(
+                f"nothing imported: {len(exc.errors)} bad inputs (see above, or --skip-invalid)"
+            ) from None
+        except (GardienError, OSError) as exc:
+            raise click.ClickException(f"nothing imported: {exc}") from None
+        added = 0
+        for report in reports:
+            click.echo(dumps(report.to_dict()))
+            added += report.added
+            for problem in report.errors:
+                click.echo(f"skipped: {problem}", err=True)
+        click.echo(f"bank {name!r}: added {added} hashes", err=True)
+
+
+@bank.command("export")
+@click.argument("name")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "csv"]), default="text", show_default=True
+)
+@click.option(
+    "--prefix", is_flag=True, help="Text lines as 'pdq <hash>' (threatexchange's file exchange)."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default stdout).",
+)
+@_home_option
+def bank_export(name: str, fmt: str, prefix: bool, output: Path | None, home: Path | None) -> None:
+    """Write the live hashes of bank NAME as a text or CSV hash list."""
+    with _banks(home) as banks:
+        try:
+            if fmt == "text":
+                with _binary_out(output) as out:
+                    count = banks.export_text(name, out, prefix=prefix)
+            else:
+                with _text_out(output) as text:
+                    count = banks.export_csv(name, text)
+        except GardienError as exc:
+            raise _fail(exc) from None
+        click.echo(f"exported {count} hashes from {name!r}", err=True)
+
+
+@contextmanager
+def _binary_out(path: Path | None) -> Iterator[Any]:
+    if path is None:
+        yield sys.stdout.buffer
+        return
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as out:
+        yield out
+    partial.replace(path)
+
+
+@contextmanager
+def _text_out(path: Path | None) -> Iterator[Any]:
+    if path is None:
+        yield sys.stdout
+        return
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8", newline="") as out:
+        yield out
+    partial.replace(path)
+
+
+@bank.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Don't ask.")
+@_home_option
+def bank_remove(name: str, yes: bool, home: Path | None) -> None:
+    """Delete bank NAME and its hashes."""
+    with _banks(home) as banks:
+        try:
+            found = banks.get(name)
+        except GardienError as exc:
+            raise _fail(exc) from None
+        if not yes:
+            click.confirm(
+                f"delete bank {name!r} and its {found.count} hashes?", abort=True, err=True
+            )
+        banks.remove(name)
+        click.echo(f"removed bank {name!r}", err=True)
+
+
+@bank.command("update")
+@click.argument("name")
+@click.option("--enable/--disable", default=None, help="Match against this bank or not.")
+@click.option("--default-threshold", is_flag=True, help="Drop the bank's own threshold.")
+@_bank_options(create=False)
+@_home_option
+def bank_update(
+    name: str,
+    enable: bool | None,
+    default_threshold: bool,
+    signal_type: str | None,
+    threshold: int | None,
+    home: Path | None,
+    **fields: Any,
+) -> None:
+    """Change bank NAME: enable or disable it, its kind, threshold or descriptions."""
+    if signal_type:
+        raise click.UsageError("a bank's type can't change; create another bank")
+    with _banks(home) as banks:
+        chosen: Any = None if default_threshold else (UNSET if threshold is None else threshold)
+        try:
+            updated = banks.store.update_bank(
+                name, enabled=enable, threshold=chosen, **_bank_fields(**fields)
+            )
+        except GardienError as exc:
+            raise _fail(exc) from None
+        click.echo(dumps(updated.to_dict()))
+
+
+@bank.command("remove-hashes")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_home_option
+def bank_remove_hashes(name: str, file: Path, home: Path | None) -> None:
+    """Remove from bank NAME every hash listed in FILE (a text hash list)."""
+    with _banks(home) as banks:
+        try:
+            listed = read_text_list(file, banks.get(name).signal_type)
+            removed = banks.remove_hashes(name, listed.hashes)
+        except HashListError as exc:
+            raise click.ClickException(f"nothing removed: {exc}") from None
+        except GardienError as exc:
+            raise _fail(exc) from None
+        click.echo(dumps({"bank": name, "removed": removed}))
+
+
+@bank.command("compact")
+@click.argument("name")
+@_home_option
+def bank_compact(name: str, home: Path | None) -> None:
+    """Fold bank NAME's segments into one index, dropping removed hashes."""
+    with _banks(home) as banks:
+        try:
+            before = len(banks.store.segments(name))
+            banks.compact(name)
+        except GardienError as exc:
+            raise _fail(exc) from None
+        click.echo(
+            f"bank {name!r}: {before} segments -> {len(banks.store.segments(name))}", err=True
+        )
+
+
+@bank.command("sync")
+@click.argument("name")
+@click.option("--exchange", help="ncmec, stopncii, threatexchange, file or sample.")
+@click.option(
+    "--collab",
+    help='Collaboration config as JSON, e.g. \'{"name": "x", "filename": "/list.txt"}\'.',
+)
+@click.option(
+    "--credentials-env", metavar="VAR", help="Environment variable holding the credentials."
+)
+@_bank_options(create=True)
+@_home_option
+def bank_sync(
+    name: str,
+    exchange: str | None,
+    collab: str | None,
+    credentials_env: str | None,
+    signal_type: str,
+    home: Path | None,
+    **fields: Any,
+) -> None:
+    """Fetch hashes from a signal exchange into bank NAME, resuming from its checkpoint."""
+    try:
+        config = json.loads(collab) if collab else None
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--collab") from None
+    if (exchange is None) != (config is None):
+        raise click.UsageError("give --exchange and --collab together (or neither, to resume)")
+    credentials = None
+    if credentials_env:
+        credentials = os.environ.get(credentials_env)
+        if not credentials:
+            raise click.UsageError(f"environment variable {credentials_env} is empty or unset")
+    with _banks(home) as banks:
+        try:
+            if name not in {b.name for b in banks.list_banks()}:
+                banks.create(name, signal_type, **_bank_fields(**fields))
+            report = banks.sync(name, exchange, config, credentials=credentials)
+        except GardienError as exc:
+            raise _fail(exc) from None
+        click.echo(dumps(report))
+
+
+# -- gardien match
+
+
+@click.command("match")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--hashes",
+    "hash_file_",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Match a text hash list instead of images.",
+)
+@click.option(
+    "--type",
+    "signal_type",
+    type=click.Choice(SIGNAL_TYPES),
+    default="pdq",
+    show_default=True,
+    help="Type of --hashes.",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 256),
+    help="PDQ distance for every bank, instead of each bank's own (default 31).",
+)
+@click.option("--dihedral", is_flag=True, help="Also match images' 8 rotations and flips.")
+@_home_option
+def match(
+    paths: tuple[Path, ...],
+    hash_file_: Path | None,
+    signal_type: str,
+    threshold: int | None,
+    dihedral: bool,
+    home: Path | None,
+) -> None:
+    """Match images (PATH...) or a hash list (--hashes FILE) against the enabled banks."""
+    if bool(paths) == bool(hash_file_):
+        raise click.UsageError("give image PATHs or --hashes FILE (one of them)")
+    with _banks(home) as banks:
+        try:
+            matcher = banks.matcher(threshold=threshold)
+        except GardienError as exc:
+            raise _fail(exc) from None
+        if not matcher.segments:
+            click.echo("warning: no enabled bank holds any hash; nothing can match", err=True)
+        if hash_file_:
+            failed, matched, total = _match_hashes(matcher, hash_file_, signal_type)
+        else:
+            failed, matched, total = _match_images(matcher, list(paths), dihedral)
+    click.echo(f"{matched} of {total} inputs matched; {failed} errors", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _match_hashes(matcher: BankMatcher, path: Path, signal_type: str) -> tuple[int, int, int]:
+    try:
+        listed = read_text_list(path, signal_type, skip_invalid=True)
+    except GardienError as exc:
+        raise _fail(exc) from None
+    for error in listed.errors:
+        click.echo(dumps({"line": error.line, "error": error.message}))
+    matched = 0
+    for start in range(0, listed.hashes.shape[0], 4096):
+        chunk = listed.hashes[start : start + 4096]
+        for row, result in zip(chunk, matcher.match(signal_type, chunk), strict=True):
+            record = {"query": bytes(row).hex(), **result.to_dict()}
+            matched += bool(result.matches)
+            click.echo(dumps(record))
+    total = int(listed.hashes.shape[0]) + len(listed.errors)
+    return len(listed.errors), matched, total
+
+
+def _match_images(matcher: BankMatcher, paths: list[Path], dihedral: bool) -> tuple[int, int, int]:
+    files = _paths(paths)
+    failed = matched = 0
+    with _progress(files, "matching") as bar:
+        batch: list[tuple[Path, ImageHashes, list[str]]] = []
+        for path in bar:
+            try:
+                data = read_media(path)
+                hashes = _hash_for_match(data, path, dihedral)
+            except MediaError as exc:
+                click.echo(dumps({"path": str(path), "error": str(exc)}))
+                failed += 1
+                continue
+            batch.append((path, *hashes))
+            if len(batch) >= BATCH:
+                matched += _emit_image_batch(matcher, batch)
+                batch = []
+        matched += _emit_image_batch(matcher, batch)
+    return failed, matched, len(files)
+
+
+def _hash_for_match(data: bytes, path: Path, dihedral: bool) -> tuple[ImageHashes, list[str]]:
+    hashes = hash_bytes(data, name=str(path))
+    variants: list[str] = []
+    if dihedral:
+        pixels = decode_image(data, name=str(path))
+        variants = [h for h, _ in pdq_dihedral_of_pixels(pixels)[1:]]
+    return hashes, variants
+
+
+def _rows(signal_type: str, values: list[str]) -> NDArray[np.uint8]:
+    width = SIGNAL_BYTES[signal_type]
+    return np.frombuffer(bytes.fromhex("".join(values)), np.uint8).reshape(-1, width).copy()
+
+
+def _emit_image_batch(
+    matcher: BankMatcher, batch: list[tuple[Path, ImageHashes, list[str]]]
+) -> int:
+    """Match a batch of hashed images on every signal type, one JSON line per image."""
+    if not batch:
+        return 0
+    merged = [QueryResult([], []) for _ in batch]
+    types = matcher.signal_types()
+    for signal_type in ("md5", "sha256"):
+        if signal_type in types:
+            values = [getattr(h, signal_type) for _, h, _ in batch]
+            rows = _rows(signal_type, values)
+            _merge(merged, range(len(batch)), matcher.match(signal_type, rows))
+    if "pdq" in types:
+        owners: list[int] = []
+        values = []
+        for i, (_, h, variants) in enumerate(batch):
+            for value in [h.pdq, *variants]:
+                owners.append(i)
+                values.append(value)
+        _merge(merged, owners, matcher.match("pdq", _rows("pdq", values)))
+    matched = 0
+    for (path, hashes, _), result in zip(batch, merged, strict=True):
+        result.matches = _best(result.matches)
+        result.allowed_by = _best(result.allowed_by)
+        if result.allowed_by:
+            result.matches = []
+        matched += bool(result.matches)
+        click.echo(
+            dumps(
+                {
+                    "path": str(path),
+                    "pdq": hashes.pdq,
+                    "pdq_quality": hashes.pdq_quality,
+                    "md5": hashes.md5,
+                    "sha256": hashes.sha256,
+                    **result.to_dict(),
+                }
+            )
+        )
+    return matched
+
+
+def _merge(merged: list[QueryResult], owners: Sequence[int], results: list[QueryResult]) -> None:
+    for owner, result in zip(owners, results, strict=True):
+        merged[owner].matches.extend(result.matches)
+        merged[owner].allowed_by.extend(result.allowed_by)
+
+
+def _best(matches: list[Match]) -> list[Match]:
+    """One entry per (bank, hash), at its smallest distance over the query's variants."""
+    best: dict[tuple[str, str], Match] = {}
+    for m in matches:
+        key = (m.bank, m.hash)
+        if key not in best or m.distance < best[key].distance:
+            best[key] = m
+    return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.hash))

@@ -1,0 +1,516 @@
+"""Hash banks on disk: the store's metadata plus one memory-mapped index per segment.
+
+A bank grows by segments: every import writes one new index and records it, so adding never
+rebuilds what is there. Removing a hash marks it (a tombstone) in its segment. ``compact`` folds a
+bank's segments into one when many small imports have piled up. Index files are written before
+the database records them and deleted only after the record is gone, so a crash leaves at worst
+an unreferenced file, never a record without its file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Final, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gardien.hashing import exchange
+from gardien.hashing.hashers import hash_file
+from gardien.hashing.index import DigestIndex, HashIndexError, Hits, PdqIndex, remove_index_files
+from gardien.hashing.signals import (
+    SIGNAL_BYTES,
+    HashListError,
+    LineError,
+    iter_csv_metadata,
+    parse_hash,
+    read_csv_list,
+    read_text_list,
+    sniff_format,
+    write_csv_list,
+    write_text_list,
+)
+from gardien.hashing.store import Bank, BankError, BankStore, Segment
+from gardien.home import gardien_home
+from gardien.media import MediaError, iter_media_paths
+
+__all__ = ["DEFAULT_THRESHOLD", "BankMatcher", "HashBanks", "ImportReport", "Match", "QueryResult"]
+
+DEFAULT_THRESHOLD: Final = 31
+"""PDQ distance at or under which two hashes match: Meta's recommendation and HMA's default."""
+
+Index = PdqIndex | DigestIndex
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did: hashes added to which segment, and the inputs it could not use."""
+
+    bank: str
+    added: int
+    segment: int | None
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bank": self.bank,
+            "added": self.added,
+            "segment": self.segment,
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """A stored hash within its bank's threshold of a query."""
+
+    bank: str
+    kind: str
+    hash: str
+    distance: int
+    metadata: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bank": self.bank,
+            "hash": self.hash,
+            "distance": self.distance,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass
+class QueryResult:
+    """Matches of one query. Hits in allow-list banks suppress the others and are listed apart."""
+
+    matches: list[Match]
+    allowed_by: list[Match]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"matches": [m.to_dict() for m in self.matches]}
+        if self.allowed_by:
+            out["allowed_by"] = [m.to_dict() for m in self.allowed_by]
+        return out
+
+
+def _build(signal_type: str, hashes: NDArray[np.uint8]) -> Index:
+    return PdqIndex.build(hashes) if signal_type == "pdq" else DigestIndex.build(hashes)
+
+
+def _open(signal_type: str, directory: Path, stem: str) -> Index:
+    if signal_type == "pdq":
+        return PdqIndex.open(directory, stem)
+    return DigestIndex.open(directory, stem)
+
+
+def _hex(rows: NDArray[np.uint8]) -> list[str]:
+    return [bytes(row).hex() for row in rows]
+
+
+class HashBanks:
+    """The banks under one home directory (``GARDIEN_HOME`` or a per-user data directory)."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = gardien_home(home)
+        self.store = BankStore(self.home)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> HashBanks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- banks
+
+    def create(self, name: str, signal_type: str = "pdq", **options: Any) -> Bank:
+        return self.store.create_bank(name, signal_type, **options)
+
+    def get(self, name: str) -> Bank:
+        return self.store.get_bank(name)
+
+    def list_banks(self) -> list[Bank]:
+        return self.store.list_banks()
+
+    def remove(self, name: str) -> None:
+        """Delete a bank, then its files (after the record is gone)."""
+        for file in self.store.remove_bank(name):
+            self._remove_files(file)
+
+    def _paths(self, file: str) -> tuple[Path, str]:
+        path = self.home / file
+        return path.parent, path.name
+
+    def _remove_files(self, file: str) -> None:
+        directory, stem = self._paths(file)
+        remove_index_files(directory, stem)
+
+    def open_segment(self, bank: Bank, segment: Segment) -> Index:
+        directory, stem = self._paths(segment.file)
+        index = _open(bank.signal_type, directory, stem)
+        if len(index) != segment.count:
+            raise HashIndexError(
+                f"bank {bank.name!r} segment {segment.id}: {len(index)} hashes on disk, "
+                f"{segment.count} recorded"
+            )
+        return index
+
+    # -- adding and removing
+
+    def add_hashes(
+        self,
+        bank_name: str,
+        hashes: NDArray[np.uint8],
+        metadata: Iterable[tuple[int, dict[str, Any]]] | None = None,
+    ) -> Segment | None:
+        """Add hashes as one new segment: index files first, then the record, atomically."""
+        bank = self.store.get_bank(bank_name)
+        width = SIGNAL_BYTES[bank.signal_type]
+        if hashes.ndim != 2 or hashes.shape[1] != width or hashes.dtype != np.uint8:
+            raise BankError(
+                f"bank {bank.name!r} holds {bank.signal_type} hashes ({width} bytes); "
+                f"got an array of {hashes.dtype} {hashes.shape}"
+            )
+        if not hashes.shape[0]:
+            return None
+        stem = uuid.uuid4().hex
+        file = f"segments/{bank.id}/{stem}"
+        directory, _ = self._paths(file)
+        try:
+            _build(bank.signal_type, hashes).save(directory, stem)
+            return self.store.add_segment(bank.name, file, int(hashes.shape[0]), metadata)
+        except BaseException:
+            remove_index_files(directory, stem)
+            raise
+
+    def import_list(
+        self, bank_name: str, path: Path, *, format: str = "auto", skip_invalid: bool = False
+    ) -> ImportReport:
+        """Import a text (one hash per line) or CSV hash list. A bad line imports nothing,
+        unless ``skip_invalid``, which imports the rest and reports the bad lines."""
+        bank = self.store.get_bank(bank_name)
+        kind = sniff_format(path) if format == "auto" else format
+        if kind == "csv":
+            listed = read_csv_list(path, bank.signal_type, skip_invalid=skip_invalid)
+            metadata = iter_csv_metadata(path, bank.signal_type, listed.lines)
+            segment = self.add_hashes(bank.name, listed.hashes, metadata)
+        elif kind == "text":
+            listed = read_text_list(path, bank.signal_type, skip_invalid=skip_invalid)
+            segment = self.add_hashes(bank.name, listed.hashes)
+        else:
+            raise BankError(f"{path}: unknown list format {kind!r} (text, csv)")
+        return ImportReport(
+            bank.name,
+            int(listed.hashes.shape[0]),
+            segment.id if segment else None,
+            [str(e) for e in listed.errors],
+        )
+
+    def import_images(
+        self,
+        bank_name: str,
+        paths: Iterable[Path],
+        *,
+        skip_invalid: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Hash images and add them. A file that can't be hashed imports nothing, unless
+        ``skip_invalid``. The per-hash metadata records the file name and PDQ quality."""
+        bank = self.store.get_bank(bank_name)
+        rows: list[bytes] = []
+        notes: list[dict[str, Any]] = []
+        errors: list[LineError] = []
+        for path in iter_media_paths(paths):
+            try:
+                hashes = hash_file(path)
+            except MediaError as exc:
+                errors.append(LineError(str(path), 0, str(exc)))
+            else:
+                value = getattr(hashes, bank.signal_type)
+                rows.append(bytes.fromhex(value))
+                note: dict[str, Any] = {"file": path.name}
+                if bank.signal_type == "pdq":
+                    note["pdq_quality"] = hashes.pdq_quality
+                notes.append(note)
+            if progress:
+                progress(1)
+        if errors and not skip_invalid:
+            raise HashListError(errors)
+        width = SIGNAL_BYTES[bank.signal_type]
+        array = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, width).copy()
+        segment = self.add_hashes(bank.name, array, enumerate(notes))
+        return ImportReport(
+            bank.name, len(rows), segment.id if segment else None, [str(e) for e in errors]
+        )
+
+    def remove_hashes(self, bank_name: str, hashes: NDArray[np.uint8]) -> int:
+        """Tombstone every stored copy of these exact hashes; returns how many were removed."""
+        bank = self.store.get_bank(bank_name)
+        removed = 0
+        with self.store.transaction():
+            for segment in self.store.segments(bank.name):
+                index = self.open_segment(bank, segment)
+                hits = index.search(hashes, 0)
+                if len(hits):
+                    removed += self.store.add_tombstones(segment.id, hits.position.tolist())
+        return removed
+
+    def compact(self, bank_name: str) -> Segment | None:
+        """Fold a bank's segments into one, dropping tombstoned hashes and keeping metadata."""
+        bank = self.store.get_bank(bank_name)
+        old = self.store.segments(bank.name)
+        if len(old) <= 1 and not any(len(self.store.tombstones(s.id)) for s in old):
+            return old[0] if old else None
+        parts: list[NDArray[np.uint8]] = []
+        sources: list[tuple[int, NDArray[np.int64]]] = []
+        for segment in old:
+            live = self._live_positions(segment)
+            parts.append(np.asarray(self.open_segment(bank, segment).hashes)[live])
+            sources.append((segment.id, live))
+        width = SIGNAL_BYTES[bank.signal_type]
+        merged = np.concatenate(parts) if parts else np.empty((0, width), np.uint8)
+        with self.store.transaction():
+            compacted = self.add_hashes(bank.name, merged, self._carried_metadata(sources))
+            for segment in old:
+                self.store.remove_segment(segment.id)
+        for segment in old:
+            self._remove_files(segment.file)
+        return compacted
+
+    def _live_positions(self, segment: Segment) -> NDArray[np.int64]:
+        live = np.ones(segment.count, bool)
+        live[self.store.tombstones(segment.id)] = False
+        return np.flatnonzero(live).astype(np.int64)
+
+    def _carried_metadata(
+        self, sources: list[tuple[int, NDArray[np.int64]]]
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        offset = 0
+        for segment_id, live in sources:
+            for start in range(0, len(live), 500):
+                chunk = live[start : start + 500].tolist()
+                found = self.store.metadata(segment_id, chunk)
+                for i, position in enumerate(chunk):
+                    if position in found:
+                        yield offset + start + i, found[position]
+            offset += len(live)
+
+    # -- export
+
+    def iter_hashes(
+        self, bank_name: str
+    ) -> Iterator[tuple[Segment, NDArray[np.int64], NDArray[np.uint8]]]:
+        """Live hashes of a bank, segment by segment: (segment, positions, hashes)."""
+        bank = self.store.get_bank(bank_name)
+        for segment in self.store.segments(bank.name):
+            live = self._live_positions(segment)
+            yield segment, live, np.asarray(self.open_segment(bank, segment).hashes)[live]
+
+    def export_text(self, bank_name: str, out: BinaryIO, *, prefix: bool = False) -> int:
+        bank = self.store.get_bank(bank_name)
+        total = 0
+        for _, _, hashes in self.iter_hashes(bank.name):
+            write_text_list(out, bank.signal_type, hashes, prefix=prefix)
+            total += int(hashes.shape[0])
+        return total
+
+    def export_csv(self, bank_name: str, out: TextIO) -> int:
+        """CSV with the hash and every metadata column any hash of the bank has."""
+        bank = self.store.get_bank(bank_name)
+        parts = list(self.iter_hashes(bank.name))
+        columns: list[str] = []
+        for segment, positions, _ in parts:
+            for start in range(0, len(positions), 500):
+                chunk = positions[start : start + 500].tolist()
+                for data in self.store.metadata(segment.id, chunk).values():
+                    columns.extend(k for k in data if k not in columns and k != bank.signal_type)
+        total = 0
+        for i, (segment, positions, hashes) in enumerate(parts):
+            lookup = _MetadataLookup(self.store, segment.id, positions)
+            write_csv_list(out, bank.signal_type, hashes, lookup, columns, header=i == 0)
+            total += int(hashes.shape[0])
+        if not parts:
+            write_csv_list(out, bank.signal_type, np.empty((0, 1), np.uint8), None, columns)
+        return total
+
+    # -- exchanges
+
+    def sync(
+        self,
+        bank_name: str,
+        exchange_name: str | None = None,
+        collab: dict[str, Any] | None = None,
+        *,
+        credentials: str | None = None,
+    ) -> dict[str, Any]:
+        """Fetch from a SignalExchangeAPI into a bank, resuming from the stored checkpoint.
+
+        Each batch is applied in one transaction with its checkpoint, so an interrupted sync
+        resumes where the last committed batch ended.
+        """
+        bank = self.store.get_bank(bank_name)
+        state = self.store.get_sync(bank.name)
+        if exchange_name is None or collab is None:
+            if state is None:
+                raise BankError(f"bank {bank.name!r} has no exchange configured; give one")
+            exchange_name, collab = state.exchange, state.collab
+        checkpoint = state.checkpoint if state and state.exchange == exchange_name else None
+        added = removed = 0
+        skipped: dict[str, int] = {}
+        for batch in exchange.fetch(
+            exchange_name, collab, credentials=credentials, checkpoint=checkpoint
+        ):
+            for key, count in batch.skipped.items():
+                skipped[key] = skipped.get(key, 0) + count
+            mine = [sig for sig in batch.signals if sig.signal_type == bank.signal_type]
+            other = len(batch.signals) - len(mine)
+            if other:
+                key = f"not {bank.signal_type}"
+                skipped[key] = skipped.get(key, 0) + other
+            stale: list[Segment] = []
+            with self.store.transaction():
+                if batch.reset:
+                    stale = self.store.segments(bank.name)
+                    for segment in stale:
+                        self.store.remove_segment(segment.id)
+                gone = [sig.value for sig in mine if sig.deleted]
+                if gone and not batch.reset:
+                    removed += self.remove_hashes(bank.name, _to_array(bank.signal_type, gone))
+                kept = [sig for sig in mine if not sig.deleted]
+                self.add_hashes(
+                    bank.name,
+                    _to_array(bank.signal_type, [sig.value for sig in kept]),
+                    ((i, sig.metadata) for i, sig in enumerate(kept) if sig.metadata),
+                )
+                added += len(kept)
+                self.store.set_sync(bank.name, exchange_name, collab, batch.checkpoint)
+            for segment in stale:
+                self._remove_files(segment.file)
+        return {
+            "bank": bank.name,
+            "exchange": exchange_name,
+            "added": added,
+            "removed": removed,
+            "skipped": skipped,
+        }
+
+    # -- matching
+
+    def matcher(self, *, threshold: int | None = None) -> BankMatcher:
+        return BankMatcher(self, threshold=threshold)
+
+
+class _MetadataLookup:
+    """Metadata of row i of an export, fetched 500 positions at a time as rows advance."""
+
+    def __init__(self, store: BankStore, segment_id: int, positions: NDArray[np.int64]) -> None:
+        self._store = store
+        self._segment_id = segment_id
+        self._positions = positions
+        self._cache: dict[int, dict[str, Any]] = {}
+
+    def __call__(self, row: int) -> dict[str, Any]:
+        position = int(self._positions[row])
+        if position not in self._cache:
+            chunk = self._positions[row : row + 500].tolist()
+            found = self._store.metadata(self._segment_id, chunk)
+            self._cache = {p: found.get(p, {}) for p in chunk}
+        return self._cache[position]
+
+
+def _to_array(signal_type: str, values: Sequence[str]) -> NDArray[np.uint8]:
+    width = SIGNAL_BYTES[signal_type]
+    data = b"".join(parse_hash(signal_type, v) for v in values)
+    return np.frombuffer(data, np.uint8).reshape(-1, width).copy()
+
+
+@dataclass
+class _OpenSegment:
+    bank: Bank
+    segment: Segment
+    index: Index
+    tombstones: NDArray[np.int64]
+
+
+class BankMatcher:
+    """The enabled banks opened for matching: a snapshot, reopened to see later imports."""
+
+    def __init__(self, banks: HashBanks, *, threshold: int | None = None) -> None:
+        if threshold is not None and not 0 <= threshold <= 256:
+            raise BankError(f"threshold must be within 0..256, got {threshold}")
+        self._banks = banks
+        self.threshold = threshold
+        self.segments: list[_OpenSegment] = []
+        for bank in banks.store.list_banks():
+            if not bank.enabled:
+                continue
+            for segment in banks.store.segments(bank.name):
+                index = banks.open_segment(bank, segment)
+                tombstones = banks.store.tombstones(segment.id)
+                self.segments.append(_OpenSegment(bank, segment, index, tombstones))
+
+    def signal_types(self) -> set[str]:
+        return {s.bank.signal_type for s in self.segments}
+
+    def threshold_for(self, bank: Bank) -> int:
+        if bank.signal_type != "pdq":
+            return 0
+        if self.threshold is not None:
+            return self.threshold
+        return bank.threshold if bank.threshold is not None else DEFAULT_THRESHOLD
+
+    def match(self, signal_type: str, queries: NDArray[np.uint8]) -> list[QueryResult]:
+        """Match each query row against every enabled bank of ``signal_type``."""
+        results = [QueryResult([], []) for _ in range(queries.shape[0])]
+        for part in self.segments:
+            if part.bank.signal_type != signal_type:
+                continue
+            hits = part.index.search(queries, self.threshold_for(part.bank))
+            if len(part.tombstones) and len(hits):
+                hits = hits.take(~np.isin(hits.position, part.tombstones))
+            self._collect(part, hits.sorted(), queries, results)
+        for result in results:
+            allowed = [m for m in result.matches if m.kind == "allow"]
+            if allowed:
+                result.allowed_by = allowed
+                result.matches = []
+            result.matches.sort(key=lambda m: (m.distance, m.bank, m.hash))
+        return results
+
+    def _collect(
+        self,
+        part: _OpenSegment,
+        hits: Hits,
+        queries: NDArray[np.uint8],
+        results: list[QueryResult],
+    ) -> None:
+        if not len(hits):
+            return
+        pdq = isinstance(part.index, PdqIndex)
+        positions = hits.position.tolist()
+        notes: dict[int, dict[str, Any]] = {}
+        unique = sorted(set(positions))
+        for start in range(0, len(unique), 500):
+            notes.update(self._banks.store.metadata(part.segment.id, unique[start : start + 500]))
+        bank = part.bank
+        base = {k: v for k, v in (("source", bank.source), ("category", bank.category)) if v}
+        for q, position, distance in zip(
+            hits.query.tolist(), positions, hits.distance.tolist(), strict=True
+        ):
+            results[q].matches.append(
+                Match(
+                    bank=bank.name,
+                    kind=bank.kind,
+                    hash=bytes(
+                        np.asarray(part.index.hashes[position] if pdq else queries[q])
+                    ).hex(),
+                    distance=int(distance),
+                    metadata={**base, **notes.get(position, {})},
+                )
+            )

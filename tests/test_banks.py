@@ -1,0 +1,201 @@
+"""Banks end to end: import, match with thresholds and allow-lists, remove, compact, sync."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gardien.hashing.banks import HashBanks
+from gardien.hashing.hashers import hash_bytes, hash_file
+from gardien.hashing.index import HashIndexError
+from gardien.hashing.signals import HashListError
+from tests.hashing_fixtures import (
+    flip_bits,
+    near_duplicate,
+    random_hashes,
+    save,
+    scene,
+    write_list,
+)
+
+
+@pytest.fixture
+def banks(tmp_path: Path) -> HashBanks:
+    with HashBanks(tmp_path / "home") as opened:
+        yield opened  # type: ignore[misc]
+
+
+def _hex(row: np.ndarray) -> str:
+    return bytes(row).hex()
+
+
+def test_pdq_bank_matches_within_its_threshold(banks: HashBanks, tmp_path: Path) -> None:
+    stored = random_hashes(1, 50)
+    banks.create("known", "pdq", category="known-csam", source="test")
+    report = banks.import_list("known", write_list(tmp_path / "list.txt", stored))
+    assert report.added == 50 and report.errors == []
+    queries = np.stack(
+        [
+            flip_bits(stored[0], list(range(31))),  # 31 bits off: a match
+            flip_bits(stored[1], list(range(32))),  # 32 bits off: not a match
+            stored[2],
+        ]
+    )
+    results = banks.matcher().match("pdq", queries)
+    assert [len(r.matches) for r in results] == [1, 0, 1]
+    first = results[0].matches[0]
+    assert (first.bank, first.hash, first.distance) == ("known", _hex(stored[0]), 31)
+    assert first.metadata == {"source": "test", "category": "known-csam"}
+    assert results[2].matches[0].distance == 0
+
+    banks.store.update_bank("known", threshold=10)
+    assert banks.matcher().match("pdq", queries[:1])[0].matches == []
+    assert len(banks.matcher(threshold=40).match("pdq", queries[1:2])[0].matches) == 1
+
+
+def test_allow_list_hits_suppress_matches(banks: HashBanks, tmp_path: Path) -> None:
+    stored = random_hashes(2, 5)
+    banks.create("block", "pdq")
+    banks.create("benign", "pdq", kind="allow")
+    banks.import_list("block", write_list(tmp_path / "a.txt", stored))
+    banks.import_list("benign", write_list(tmp_path / "b.txt", stored[:1]))
+    results = banks.matcher().match("pdq", stored[:2])
+    assert results[0].matches == [] and [m.bank for m in results[0].allowed_by] == ["benign"]
+    assert [m.bank for m in results[1].matches] == ["block"] and results[1].allowed_by == []
+    assert results[0].to_dict()["allowed_by"][0]["distance"] == 0
+
+
+def test_disabled_banks_are_not_matched(banks: HashBanks, tmp_path: Path) -> None:
+    stored = random_hashes(3, 3)
+    banks.create("b", "pdq")
+    banks.import_list("b", write_list(tmp_path / "l.txt", stored))
+    banks.store.update_bank("b", enabled=False)
+    assert banks.matcher().match("pdq", stored)[0].matches == []
+
+
+def test_a_bad_line_imports_nothing_unless_skipped(banks: HashBanks, tmp_path: Path) -> None:
+    stored = random_hashes(4, 4)
+    path = tmp_path / "bad.txt"
+    lines = [_hex(r) for r in stored]
+    lines.insert(2, "not-a-hash")
+    path.write_text("\n".join(lines) + "\n")
+    banks.create("b", "pdq")
+    with pytest.raises(HashListError) as caught:
+        banks.import_list("b", path)
+    assert [e.line for e in caught.value.errors] == [3]
+    assert banks.store.segments("b") == [] and banks.get("b").count == 0
+    report = banks.import_list("b", path, skip_invalid=True)
+    assert report.added == 4 and len(report.errors) == 1 and ":3:" in report.errors[0]
+
+
+def test_csv_metadata_reaches_matches_and_export(banks: HashBanks, tmp_path: Path) -> None:
+    stored = random_hashes(5, 3)
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "pdq,note,case_id\n"
+        + "".join(f"{_hex(r)},note {i},{100 + i}\n" for i, r in enumerate(stored))
+    )
+    banks.create("b", "pdq", category="ncii")
+    banks.import_list("b", path)
+    found = banks.matcher().match("pdq", stored[1:2])[0].matches[0]
+    assert found.metadata == {"category": "ncii", "note": "note 1", "case_id": "101"}
+    out = io.StringIO()
+    assert banks.export_csv("b", out) == 3
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "pdq,note,case_id"
+    assert lines[2] == f"{_hex(stored[1])},note 1,101"
+
+
+def test_remove_tombstones_and_compact_keeps_the_rest(banks: HashBanks, tmp_path: Path) -> None:
+    first, second = random_hashes(6, 4), random_hashes(7, 3)
+    banks.create("b", "pdq")
+    banks.import_list("b", write_list(tmp_path / "1.txt", first))
+    path = tmp_path / "2.csv"
+    path.write_text("pdq,note\n" + "".join(f"{_hex(r)},n{i}\n" for i, r in enumerate(second)))
+    banks.import_list("b", path)
+    assert banks.remove_hashes("b", first[:2]) == 2
+    assert banks.remove_hashes("b", first[:2]) == 0
+    assert banks.get("b").count == 5
+    assert banks.matcher().match("pdq", first[:1])[0].matches == []
+    old_files = [s.file for s in banks.store.segments("b")]
+    banks.compact("b")
+    assert len(banks.store.segments("b")) == 1
+    assert not any((banks.home / f).with_suffix(".json").exists() for f in old_files)
+    results = banks.matcher().match("pdq", np.vstack([first, second]))
+    assert [len(r.matches) for r in results] == [0, 0, 1, 1, 1, 1, 1]
+    assert results[5].matches[0].metadata == {"note": "n1"}
+    out = io.BytesIO()
+    assert banks.export_text("b", out) == 5
+    assert out.getvalue().decode().split() == [_hex(r) for r in [*first[2:], *second]]
+
+
+@pytest.mark.parametrize(("signal_type", "width"), [("md5", 16), ("sha256", 32)])
+def test_digest_banks_match_exactly(
+    banks: HashBanks, tmp_path: Path, signal_type: str, width: int
+) -> None:
+    stored = random_hashes(8, 10, width)
+    banks.create("d", signal_type)
+    banks.import_list("d", write_list(tmp_path / "d.txt", stored))
+    queries = np.stack([stored[4], flip_bits(stored[5], [0])])
+    results = banks.matcher().match(signal_type, queries)
+    assert [m.hash for m in results[0].matches] == [_hex(stored[4])]
+    assert results[1].matches == []
+
+
+def test_images_are_hashed_into_a_bank_and_near_duplicates_match(
+    banks: HashBanks, tmp_path: Path
+) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    originals = [scene(seed) for seed in range(3)]
+    for i, pixels in enumerate(originals):
+        save(pixels, folder / f"{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    banks.create("img", "pdq")
+    with pytest.raises(HashListError, match=r"broken\.jpg"):
+        banks.import_images("img", [folder])
+    assert banks.get("img").count == 0
+    report = banks.import_images("img", [folder], skip_invalid=True)
+    assert report.added == 3 and len(report.errors) == 1
+    near = hash_bytes(near_duplicate(originals[1]))
+    result = banks.matcher().match("pdq", np.frombuffer(bytes.fromhex(near.pdq), np.uint8)[None])
+    assert [m.hash for m in result[0].matches] == [hash_file(folder / "1.png").pdq]
+    assert result[0].matches[0].metadata["file"] == "1.png"
+
+
+def test_sync_from_the_file_exchange_replaces_on_each_full_fetch(
+    banks: HashBanks, tmp_path: Path
+) -> None:
+    stored = random_hashes(9, 3)
+    source = write_list(tmp_path / "exchange.txt", stored, prefix="pdq ")
+    collab = {"name": "local", "filename": str(source)}
+    banks.create("synced", "pdq", source="file exchange")
+    report = banks.sync("synced", "file", collab)
+    assert report["added"] == 3 and banks.get("synced").count == 3
+    write_list(source, stored[1:], prefix="pdq ")
+    banks.sync("synced")  # resumes with the stored exchange and collaboration
+    assert banks.get("synced").count == 2
+    assert banks.matcher().match("pdq", stored[:1])[0].matches == []
+    assert banks.store.get_sync("synced") is not None
+
+
+def test_a_missing_index_file_fails_loudly(banks: HashBanks, tmp_path: Path) -> None:
+    banks.create("b", "pdq")
+    banks.import_list("b", write_list(tmp_path / "l.txt", random_hashes(10, 3)))
+    segment = banks.store.segments("b")[0]
+    (banks.home / f"{segment.file}.hashes.npy").unlink()
+    with pytest.raises(HashIndexError, match=r"hashes\.npy"):
+        banks.matcher()
+
+
+def test_remove_bank_deletes_its_files(banks: HashBanks, tmp_path: Path) -> None:
+    banks.create("b", "pdq")
+    banks.import_list("b", write_list(tmp_path / "l.txt", random_hashes(11, 3)))
+    files = list((banks.home / "segments").rglob("*.npy"))
+    assert files
+    banks.remove("b")
+    assert not any(f.exists() for f in files)
+    assert banks.list_banks() == []
