@@ -20,6 +20,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_prompts.py
+	$(PY) bench/bench_hashing.py
+	$(PY) bench/bench_index.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench tools
