@@ -243,7 +243,7 @@ def bank_import(
             for error in exc.errors:
                 click.echo(dumps({"line": error.line, "path": error.path, "error": error.message}))
             raise click.ClickException(
-                f"nothing imported: {len(exc.errors)} bad inputs (see above, or --skip-invalid)"
+                f"nothing imported: {exc.total} bad inputs (see above, or --skip-invalid)"
             ) from None
         except (GardienError, OSError) as exc:
             raise click.ClickException(f"nothing imported: {exc}") from None

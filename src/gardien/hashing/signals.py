@@ -12,10 +12,10 @@ Two formats:
 
 Banks hold 10M+ hashes, so a list never becomes one Python object per line. Text is read in
 blocks of a few MB cut at newlines; numpy finds the lines, picks out those shaped like a hash
-(bare or with a known prefix, optional CR) and decodes their hex through a 256-entry table that
-also flags non-hex bytes. Only the lines it cannot take (odd whitespace, errors, comments with
-leading blanks) go through per-line Python, a block at a time. Hashes come out as an
-``(n, nbytes)`` uint8 array with, for each, its 1-based source line.
+(bare or with a known prefix, optional CR) and decodes their hex through a lookup table indexed
+by each pair of digits, which also flags non-hex bytes. Only the lines it cannot take (odd
+whitespace, errors, comments with leading blanks) go through per-line Python, a block at a time.
+Hashes come out as an ``(n, nbytes)`` uint8 array with, for each, its 1-based source line.
 
 A list with bad lines raises :class:`HashListError` naming every bad line (up to a cap), and
 nothing is returned, so a bank is never loaded from half a list; ``skip_invalid=True`` keeps the
@@ -89,14 +89,25 @@ def _hex_lut() -> NDArray[np.uint8]:
     return lut
 
 
-#: Byte → nibble value, 255 for anything that is not a hex digit (so one table decodes and
-#: validates).
+def _hex_pair_lut(lut: NDArray[np.uint8]) -> NDArray[np.uint16]:
+    # Every two-byte sequence, as it lies in memory when viewed as one native uint16.
+    pairs = np.arange(1 << 16, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
+    high, low = lut[pairs[:, 0]].astype(np.uint16), lut[pairs[:, 1]].astype(np.uint16)
+    table = ((high << 4) | low).astype(np.uint16)
+    table[(high > 15) | (low > 15)] = 0xFFFF
+    return table
+
+
+#: Byte → nibble value, 255 for anything that is not a hex digit.
 _HEX_LUT: Final = _hex_lut()
+#: Two hex digits (read as one uint16) → their byte, above 255 if either is not a hex digit: one
+#: gather per output byte decodes and validates (half the work of a per-digit table).
+_HEX_PAIR_LUT: Final = _hex_pair_lut(_HEX_LUT)
 #: Byte → its two lowercase hex digits, for vectorised writing.
 _HEX_PAIRS: Final = np.frombuffer(
     "".join(f"{i:02x}" for i in range(256)).encode("ascii"), np.uint8
 ).reshape(256, 2)
-_HIGH_NIBBLES: Final = np.uint64(0xF0F0F0F0F0F0F0F0)
+_HIGH_BYTES: Final = np.uint64(0xFF00FF00FF00FF00)
 
 
 @dataclass(frozen=True)
@@ -282,7 +293,7 @@ def _finish(signal_type: str, out: _HashBuffer, errors: _Errors, skip_invalid: b
 # --------------------------------------------------------------------------- text lists
 
 
-def _line_chunks(stream: BinaryIO, block: int = _BLOCK) -> Iterator[tuple[int, bytes | None]]:
+def _line_chunks(stream: BinaryIO, block: int) -> Iterator[tuple[int, bytes | None]]:
     """``(first line number, whole lines each ending in LF)``; ``(n, None)``: line n is too long.
 
     A UTF-8 byte-order mark at the start is dropped. A line longer than _MAX_LINE is dropped as
@@ -423,16 +434,17 @@ class _TextParser:
             # Every line the same shape (the usual file): a strided view, no gather.
             off = int(offset[0])
             digits = arr.reshape(n, stride)[:, off : off + width]
-            values = _HEX_LUT[digits]
         else:
             hex_starts = starts[candidates] + offset[candidates]
             delta = np.zeros(arr.size, np.int8)
             delta[hex_starts] = 1
             delta[hex_starts + width] = -1  # the line's CR or LF: never another line's start
             mask = np.cumsum(delta, dtype=np.int8).view(np.bool_)
-            values = _HEX_LUT[arr[mask]].reshape(n, width)
-        bad_rows = (values.view(np.uint64) & _HIGH_NIBBLES).any(axis=1)
-        packed = ((values[:, 0::2] << 4) | values[:, 1::2]).astype(np.uint8, copy=False)
+            digits = arr[mask].reshape(n, width)
+        # Rows may start at odd addresses: numpy views them as uint16 all the same.
+        words = _HEX_PAIR_LUT[digits.view(np.uint16)]
+        bad_rows = (words.view(np.uint64) & _HIGH_BYTES).any(axis=1)
+        packed = words.astype(np.uint8)
         if bad_rows.any():
             keep = ~bad_rows
             return candidates[keep], packed[keep], candidates[bad_rows]
@@ -485,7 +497,7 @@ def read_text_list(path: Path, signal_type: str, *, skip_invalid: bool = False) 
             parser.errors.add(1, "file is UTF-16 text; save it as UTF-8 or ASCII")
             return _finish(signal_type, parser.out, parser.errors, skip_invalid)
         stream.seek(0)
-        for first_line, chunk in _line_chunks(stream):
+        for first_line, chunk in _line_chunks(stream, _BLOCK):
             if chunk is None:
                 parser.errors.add(first_line, f"line is longer than {_MAX_LINE} bytes")
             else:
