@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -54,7 +55,9 @@ def test_hash_dihedral_lists_eight_variants(tmp_path: Path) -> None:
 def test_import_match_export_remove(home: Path, tmp_path: Path) -> None:
     stored = random_hashes(1, 20)
     listed = write_list(tmp_path / "list.txt", stored)
-    result = _run("bank", "import", "known", str(listed), "--category", "known-csam")
+    result = _run(
+        "bank", "import", "known", str(listed), "--type", "pdq", "--category", "known-csam"
+    )
     assert result.exit_code == 0, result.output
     assert _records(result)[0]["added"] == 20
     (bank,) = _records(_run("bank", "list"))
@@ -68,7 +71,7 @@ def test_import_match_export_remove(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1  # the bad line is an error record
     records = _records(result)
     bad = [r for r in records if "error" in r]
-    assert bad == [{"line": 3, "error": bad[0]["error"]}]
+    assert bad == [{"path": str(queries), "line": 3, "error": bad[0]["error"]}]
     hits = {r["query"]: r["matches"] for r in records if "query" in r}
     (match,) = hits[bytes(flip_bits(stored[3], list(range(10)))).hex()]
     assert match == {
@@ -84,7 +87,8 @@ def test_import_match_export_remove(home: Path, tmp_path: Path) -> None:
     exported = _run("bank", "export", "known", "--prefix")
     assert exported.stdout.split("\n")[0] == f"pdq {bytes(stored[0]).hex()}"
     assert _run("bank", "update", "known", "--disable").exit_code == 0
-    assert _records(_run("match", "--hashes", str(listed)))[0]["matches"] == []
+    disabled = _run("match", "--hashes", str(listed))
+    assert disabled.exit_code == 1 and "no enabled bank" in disabled.stderr
     assert _run("bank", "remove", "known", "--yes").exit_code == 0
     assert _records(_run("bank", "list")) == []
 
@@ -92,15 +96,30 @@ def test_import_match_export_remove(home: Path, tmp_path: Path) -> None:
 def test_import_is_atomic_and_names_bad_lines(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_text(f"{bytes(random_hashes(3, 1)[0]).hex()}\nnope\n")
-    result = _run("bank", "import", "b", str(path))
+    good = write_list(tmp_path / "good.txt", random_hashes(4, 3))
+    result = _run("bank", "import", "b", str(good), str(path), str(good), "--type", "pdq")
     assert result.exit_code == 1 and "nothing imported" in result.stderr
-    assert _records(result) == [
-        {"line": 2, "path": str(path), "error": _records(result)[0]["error"]}
-    ]
+    (record,) = _records(result)
+    assert (record["path"], record["line"]) == (str(path), 2) and "64 hex" in record["error"]
+    assert _records(_run("bank", "list")) == []  # the bank was not even created
+    assert not list(home.rglob("*.npy"))  # and no index file was left behind
+    result = _run("bank", "import", "b", str(good), str(path), "--skip-invalid", "--type", "pdq")
+    assert result.exit_code == 1  # something was skipped, though the rest was imported
+    records = _records(result)
+    assert records[0]["line"] == 2 and records[-1]["added"] == 4 and records[-1]["skipped"] == 1
     (bank,) = _records(_run("bank", "list"))
-    assert bank["count"] == 0
-    result = _run("bank", "import", "b", str(path), "--skip-invalid")
-    assert result.exit_code == 0 and _records(result)[0]["added"] == 1
+    assert bank["count"] == 4
+
+
+def test_import_refuses_to_guess_or_ignore_bank_options(home: Path, tmp_path: Path) -> None:
+    path = write_list(tmp_path / "l.txt", random_hashes(5, 2))
+    result = _run("bank", "import", "new", str(path))
+    assert result.exit_code == 1 and "--type" in result.stderr
+    assert _run("bank", "import", "b", str(path), "--type", "sha256").exit_code == 0
+    result = _run("bank", "import", "b", str(path), "--type", "pdq")
+    assert result.exit_code == 1 and "signal_type='sha256'" in result.stderr
+    result = _run("bank", "import", "b", str(path), "--kind", "allow")
+    assert result.exit_code == 1 and "bank update" in result.stderr
 
 
 def test_match_images_finds_near_duplicates(home: Path, tmp_path: Path) -> None:
@@ -108,7 +127,7 @@ def test_match_images_finds_near_duplicates(home: Path, tmp_path: Path) -> None:
     known.mkdir()
     pixels = scene(5)
     save(pixels, known / "k.png")
-    assert _run("bank", "import", "img", str(known)).exit_code == 0
+    assert _run("bank", "import", "img", str(known), "--type", "pdq").exit_code == 0
     upload = tmp_path / "upload.jpg"
     upload.write_bytes(near_duplicate(pixels))
     other = save(scene(6), tmp_path / "other.png")
@@ -121,11 +140,17 @@ def test_match_images_finds_near_duplicates(home: Path, tmp_path: Path) -> None:
     assert records["other.png"]["matches"] == []
 
 
-def test_match_without_banks_warns(home: Path, tmp_path: Path) -> None:
+def test_match_fails_when_nothing_could_match(home: Path, tmp_path: Path) -> None:
+    """A mistyped home, or banks of another type, is an error, never a clean "no matches"."""
     path = write_list(tmp_path / "q.txt", random_hashes(4, 1))
     result = _run("match", "--hashes", str(path))
-    assert "no enabled bank" in result.stderr
-    assert _records(result)[0]["matches"] == []
+    assert result.exit_code == 1 and "no banks under" in result.stderr
+    assert not home.exists()  # matching did not create an empty store
+    sums = write_list(tmp_path / "s.txt", random_hashes(5, 1, 16))
+    assert _run("bank", "import", "sums", str(sums), "--type", "md5").exit_code == 0
+    result = _run("match", "--hashes", str(path))
+    assert result.exit_code == 1 and "holds pdq hashes" in result.stderr and "md5" in result.stderr
+    assert _records(result) == []
 
 
 def test_md5_bank_matches_an_image_file_exactly(home: Path, tmp_path: Path) -> None:
@@ -137,7 +162,75 @@ def test_md5_bank_matches_an_image_file_exactly(home: Path, tmp_path: Path) -> N
     assert record["matches"] == [{"bank": "sums", "hash": digest, "distance": 0, "metadata": {}}]
 
 
+def test_allow_list_suppresses_only_what_it_is_nearer_to(home: Path, tmp_path: Path) -> None:
+    bad = random_hashes(6, 1)[0]
+    benign = flip_bits(bad, list(range(40)))  # 40 bits from the block-listed hash
+    assert (
+        _run(
+            "bank", "import", "blk", str(write_list(tmp_path / "b.txt", [bad])), "--type", "pdq"
+        ).exit_code
+        == 0
+    )
+    allow = write_list(tmp_path / "a.txt", [benign])
+    assert (
+        _run("bank", "import", "ok", str(allow), "--type", "pdq", "--kind", "allow").exit_code == 0
+    )
+    query = write_list(tmp_path / "q.txt", [bad, flip_bits(benign, [0])])
+    # --threshold widens block banks only: the allow bank keeps 31 and can't reach `bad`
+    first, second = _records(_run("match", "--hashes", str(query), "--threshold", "45"))
+    assert [m["bank"] for m in first["matches"]] == ["blk"] and "allowed_by" not in first
+    # the second query is 1 bit from the allow-listed hash and 39 from the block-listed one:
+    assert second["matches"] == [] and second["allowed_by"][0]["distance"] == 1
+    assert second["suppressed"][0]["bank"] == "blk"
+
+
+def test_low_quality_images_are_not_matched_by_pdq(home: Path, tmp_path: Path) -> None:
+    flat = save(np.full((64, 64, 3), 128, np.uint8), tmp_path / "flat.png")
+    result = _run("bank", "import", "img", str(flat), "--type", "pdq")
+    assert result.exit_code == 1 and "PDQ quality 0 is under 50" in _records(result)[0]["error"]
+    good = save(scene(8), tmp_path / "good.png")
+    assert _run("bank", "import", "img", str(good), "--type", "pdq").exit_code == 0
+    (record,) = _records(_run("match", str(flat)))
+    assert record["matches"] == [] and "under 50" in record["warnings"][0]
+
+
+def test_sync_owns_its_bank_and_refuses_an_empty_feed(home: Path, tmp_path: Path) -> None:
+    feed = write_list(tmp_path / "feed.txt", random_hashes(7, 3), prefix="pdq ")
+    collab = json.dumps({"name": "local", "filename": str(feed)})
+    listed = write_list(tmp_path / "l.txt", random_hashes(8, 2))
+    assert _run("bank", "import", "mine", str(listed), "--type", "pdq").exit_code == 0
+    result = _run("bank", "sync", "mine", "--exchange", "file", "--collab", collab)
+    assert result.exit_code == 1 and "bank of its own" in result.stderr
+    result = _run("bank", "sync", "fed", "--exchange", "file", "--collab", collab, "--type", "pdq")
+    assert result.exit_code == 0 and _records(result)[0]["added"] == 3
+    feed.write_text("")
+    result = _run("bank", "sync", "fed")
+    assert result.exit_code == 1 and "refusing to empty" in result.stderr
+    counts = {b["name"]: b["count"] for b in _records(_run("bank", "list"))}
+    assert counts == {"fed": 3, "mine": 2}
+    assert _run("bank", "sync", "fed", "--allow-empty").exit_code == 0
+    assert {b["name"]: b["count"] for b in _records(_run("bank", "list"))}["fed"] == 0
+    result = _run("bank", "import", "fed", str(listed))
+    assert result.exit_code == 1 and "fed by an exchange" in result.stderr
+
+
 def test_usage_errors_are_clear(home: Path, tmp_path: Path) -> None:
     assert "one of them" in _run("match").output
     result = _run("bank", "export", "ghost")
     assert result.exit_code == 1 and "no bank named 'ghost'" in result.stderr
+
+
+def test_an_allow_listed_rotation_does_not_clear_the_image_itself(
+    home: Path, tmp_path: Path
+) -> None:
+    image = save(scene(9), tmp_path / "img.png")
+    (hashed,) = _records(_run("hash", "--dihedral", str(image)))
+    rotated = hashed["pdq_dihedral"][1]
+    (tmp_path / "b.txt").write_text(hashed["pdq"] + "\n")
+    (tmp_path / "a.txt").write_text(rotated + "\n")
+    assert _run("bank", "import", "blk", str(tmp_path / "b.txt"), "--type", "pdq").exit_code == 0
+    args = ("bank", "import", "ok", str(tmp_path / "a.txt"), "--type", "pdq", "--kind", "allow")
+    assert _run(*args).exit_code == 0
+    (record,) = _records(_run("match", "--dihedral", str(image)))
+    assert [(m["bank"], m["distance"]) for m in record["matches"]] == [("blk", 0)]
+    assert [m["hash"] for m in record["allowed_by"]] == [rotated]

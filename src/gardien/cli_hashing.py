@@ -20,10 +20,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gardien.core.errors import GardienError
-from gardien.hashing.banks import BankMatcher, HashBanks, Match, QueryResult
+from gardien.hashing.banks import (
+    MAX_THRESHOLD,
+    MIN_PDQ_QUALITY,
+    BankMatcher,
+    HashBanks,
+    QueryResult,
+    check_options,
+    nearest_first,
+)
 from gardien.hashing.hashers import ImageHashes, hash_bytes, pdq_dihedral_of_pixels
-from gardien.hashing.signals import SIGNAL_BYTES, HashListError, read_text_list
+from gardien.hashing.signals import SIGNAL_BYTES, HashListError, LineError, read_text_list
 from gardien.hashing.store import KINDS, SIGNAL_TYPES, UNSET
+from gardien.home import gardien_home
 from gardien.jsonl import dumps
 from gardien.media import (
     DEFAULT_MAX_PIXELS,
@@ -60,7 +69,9 @@ def _banks(home: Path | None) -> Iterator[HashBanks]:
 
 def _progress(items: Sequence[T], label: str) -> Any:
     """A progress bar on stderr: shown on a terminal, silent in pipes."""
-    return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
+    return click.progressbar(
+        items, label=label, file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
+    )
 
 
 def _paths(paths: Sequence[Path]) -> list[Path]:
@@ -123,9 +134,8 @@ def _bank_options(create: bool) -> Callable[[Callable[..., Any]], Callable[..., 
                 "--type",
                 "signal_type",
                 type=click.Choice(SIGNAL_TYPES),
-                default="pdq" if create else None,
-                show_default=create,
-                help="What the bank holds (when it is created).",
+                help="What the bank holds (required to create one: PDQ and SHA-256 lists "
+                "both look like 64 hex digits).",
             ),
             click.option(
                 "--kind",
@@ -136,7 +146,7 @@ def _bank_options(create: bool) -> Callable[[Callable[..., Any]], Callable[..., 
             click.option("--category", help="e.g. known-csam, ai-generated-csam, ncii."),
             click.option(
                 "--threshold",
-                type=click.IntRange(0, 256),
+                type=click.IntRange(0, MAX_THRESHOLD),
                 help="PDQ distance for this bank (default 31).",
             ),
             click.option("--description", help="Free text."),
@@ -156,8 +166,10 @@ def _bank_fields(**given: Any) -> dict[str, Any]:
 @click.argument("name")
 @_bank_options(create=True)
 @_home_option
-def bank_create(name: str, signal_type: str, home: Path | None, **fields: Any) -> None:
-    """Create an empty bank NAME."""
+def bank_create(name: str, signal_type: str | None, home: Path | None, **fields: Any) -> None:
+    """Create an empty bank NAME (--type is required)."""
+    if not signal_type:
+        raise click.UsageError("say what the bank holds: --type pdq|md5|sha256")
     with _banks(home) as banks:
         try:
             created = banks.create(name, signal_type, **_bank_fields(**fields))
@@ -207,53 +219,58 @@ def bank_import(
     files: tuple[Path, ...],
     fmt: str,
     skip_invalid: bool,
-    signal_type: str,
+    signal_type: str | None,
     home: Path | None,
     **fields: Any,
 ) -> None:
-    """Add hashes to bank NAME (created if missing) from hash lists or images.
+    """Add hashes to bank NAME from hash lists or images, as one all-or-nothing import.
 
-    Every list is read and checked before anything is stored: one bad line imports nothing,
-    and every bad line is reported with its number, unless --skip-invalid.
+    A new bank is created when --type says what it holds. Every input is read and checked
+    before anything is stored: one bad line or unusable image imports nothing, and each is
+    reported with its file and line, unless --skip-invalid (then the exit status is still 1).
     """
+    images = [f for f in files if fmt == "images" or (fmt == "auto" and _looks_like_images(f))]
+    lists = [f for f in files if f not in images]
+    create = {"signal_type": signal_type, **_bank_fields(**fields)}
     with _banks(home) as banks:
         try:
-            if name not in {b.name for b in banks.list_banks()}:
-                banks.create(name, signal_type, **_bank_fields(**fields))
-                click.echo(f"created bank {name!r} ({signal_type})", err=True)
-            images = [
-                f for f in files if fmt == "images" or (fmt == "auto" and _looks_like_images(f))
-            ]
-            lists = [f for f in files if f not in images]
-            with banks.store.transaction():
-                reports = [
-                    banks.import_list(
-                        name,
-                        f,
-                        format="auto" if fmt in ("auto", "images") else fmt,
-                        skip_invalid=skip_invalid,
-                    )
-                    for f in lists
-                ]
-                if images:
-                    todo = _paths(images)
-                    with _progress(todo, "hashing") as bar:
-                        reports.append(banks.import_images(name, bar, skip_invalid=skip_invalid))
+            todo = _paths(images) if images else []
+            with _progress(todo, "hashing") as bar:
+                report = banks.import_files(
+                    name,
+                    lists,
+                    todo,
+                    format="auto" if fmt in ("auto", "images") else fmt,
+                    skip_invalid=skip_invalid,
+                    progress=bar.update,
+                    create=create,
+                )
         except HashListError as exc:
-            for error in exc.errors:
-                click.echo(dumps({"line": error.line, "path": error.path, "error": error.message}))
+            _echo_errors(exc.errors, exc.total)
             raise click.ClickException(
                 f"nothing imported: {exc.total} bad inputs (see above, or --skip-invalid)"
             ) from None
         except (GardienError, OSError) as exc:
             raise click.ClickException(f"nothing imported: {exc}") from None
-        added = 0
-        for report in reports:
-            click.echo(dumps(report.to_dict()))
-            added += report.added
-            for problem in report.errors:
-                click.echo(f"skipped: {problem}", err=True)
-        click.echo(f"bank {name!r}: added {added} hashes", err=True)
+    _echo_errors(report.errors, report.error_count)
+    click.echo(dumps(report.to_dict()))
+    click.echo(
+        f"bank {name!r}: added {report.added} hashes; skipped {report.error_count}", err=True
+    )
+    if report.error_count:
+        sys.exit(1)
+
+
+def _echo_errors(errors: Sequence[LineError], total: int) -> None:
+    """One JSON record per bad input; the count of any left out beyond the first ones."""
+    for error in errors:
+        record: dict[str, Any] = {"path": error.path}
+        if error.line:
+            record["line"] = error.line
+        record["error"] = error.message
+        click.echo(dumps(record))
+    if total > len(errors):
+        click.echo(f"... and {total - len(errors)} more bad inputs", err=True)
 
 
 @bank.command("export")
@@ -292,8 +309,12 @@ def _binary_out(path: Path | None) -> Iterator[Any]:
         yield sys.stdout.buffer
         return
     partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as out:
-        yield out
+    try:
+        with partial.open("wb") as out:
+            yield out
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
 
 
@@ -303,8 +324,12 @@ def _text_out(path: Path | None) -> Iterator[Any]:
         yield sys.stdout
         return
     partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8", newline="") as out:
-        yield out
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            yield out
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
 
 
@@ -399,6 +424,9 @@ def bank_compact(name: str, home: Path | None) -> None:
 @click.option(
     "--credentials-env", metavar="VAR", help="Environment variable holding the credentials."
 )
+@click.option(
+    "--allow-empty", is_flag=True, help="Let a full fetch that brings no hashes empty the bank."
+)
 @_bank_options(create=True)
 @_home_option
 def bank_sync(
@@ -406,11 +434,16 @@ def bank_sync(
     exchange: str | None,
     collab: str | None,
     credentials_env: str | None,
-    signal_type: str,
+    allow_empty: bool,
+    signal_type: str | None,
     home: Path | None,
     **fields: Any,
 ) -> None:
-    """Fetch hashes from a signal exchange into bank NAME, resuming from its checkpoint."""
+    """Fetch hashes from a signal exchange into bank NAME, resuming from its checkpoint.
+
+    The bank belongs to the exchange: each full fetch replaces its contents. A new bank is
+    created when --type says what it holds.
+    """
     try:
         config = json.loads(collab) if collab else None
     except ValueError as exc:
@@ -422,12 +455,24 @@ def bank_sync(
         credentials = os.environ.get(credentials_env)
         if not credentials:
             raise click.UsageError(f"environment variable {credentials_env} is empty or unset")
+    options = {"signal_type": signal_type, **_bank_fields(**fields)}
     with _banks(home) as banks:
+        created = False
         try:
-            if name not in {b.name for b in banks.list_banks()}:
-                banks.create(name, signal_type, **_bank_fields(**fields))
-            report = banks.sync(name, exchange, config, credentials=credentials)
+            existing = {b.name: b for b in banks.list_banks()}
+            if name in existing:
+                check_options(existing[name], options)
+            elif not signal_type:
+                raise click.UsageError(f"no bank named {name!r}; to create it, give --type")
+            else:
+                banks.create(name, **options)
+                created = True
+            report = banks.sync(
+                name, exchange, config, credentials=credentials, allow_empty=allow_empty
+            )
         except GardienError as exc:
+            if created:
+                banks.remove(name)
             raise _fail(exc) from None
         click.echo(dumps(report))
 
@@ -453,7 +498,7 @@ def bank_sync(
 )
 @click.option(
     "--threshold",
-    type=click.IntRange(0, 256),
+    type=click.IntRange(0, MAX_THRESHOLD),
     help="PDQ distance for every bank, instead of each bank's own (default 31).",
 )
 @click.option("--dihedral", is_flag=True, help="Also match images' 8 rotations and flips.")
@@ -469,13 +514,24 @@ def match(
     """Match images (PATH...) or a hash list (--hashes FILE) against the enabled banks."""
     if bool(paths) == bool(hash_file_):
         raise click.UsageError("give image PATHs or --hashes FILE (one of them)")
+    where = gardien_home(home)
+    if not (where / "gardien.db").is_file():
+        raise click.ClickException(
+            f"no banks under {where} (set GARDIEN_HOME or --home, or import a bank first); "
+            "nothing could match"
+        )
     with _banks(home) as banks:
         try:
             matcher = banks.matcher(threshold=threshold)
         except GardienError as exc:
             raise _fail(exc) from None
-        if not matcher.segments:
-            click.echo("warning: no enabled bank holds any hash; nothing can match", err=True)
+        wanted = {signal_type} if hash_file_ else set(SIGNAL_BYTES)
+        if not wanted & matcher.signal_types():
+            held = ", ".join(sorted(matcher.signal_types())) or "none"
+            raise click.ClickException(
+                f"nothing can match: no enabled bank under {where} holds "
+                f"{' or '.join(sorted(wanted))} hashes (enabled banks hold: {held})"
+            )
         if hash_file_:
             failed, matched, total = _match_hashes(matcher, hash_file_, signal_type)
         else:
@@ -490,8 +546,7 @@ def _match_hashes(matcher: BankMatcher, path: Path, signal_type: str) -> tuple[i
         listed = read_text_list(path, signal_type, skip_invalid=True)
     except GardienError as exc:
         raise _fail(exc) from None
-    for error in listed.errors:
-        click.echo(dumps({"line": error.line, "error": error.message}))
+    _echo_errors(listed.errors, listed.error_count)
     matched = 0
     for start in range(0, listed.hashes.shape[0], 4096):
         chunk = listed.hashes[start : start + 4096]
@@ -499,8 +554,8 @@ def _match_hashes(matcher: BankMatcher, path: Path, signal_type: str) -> tuple[i
             record = {"query": bytes(row).hex(), **result.to_dict()}
             matched += bool(result.matches)
             click.echo(dumps(record))
-    total = int(listed.hashes.shape[0]) + len(listed.errors)
-    return len(listed.errors), matched, total
+    total = int(listed.hashes.shape[0]) + listed.error_count
+    return listed.error_count, matched, total
 
 
 def _match_images(matcher: BankMatcher, paths: list[Path], dihedral: bool) -> tuple[int, int, int]:
@@ -541,57 +596,72 @@ def _rows(signal_type: str, values: list[str]) -> NDArray[np.uint8]:
 def _emit_image_batch(
     matcher: BankMatcher, batch: list[tuple[Path, ImageHashes, list[str]]]
 ) -> int:
-    """Match a batch of hashed images on every signal type, one JSON line per image."""
+    """Match a batch of hashed images on every signal type, one JSON line per image.
+
+    The file's own hashes (MD5, SHA-256, PDQ) are judged together, so an allow-listed file
+    digest suppresses its PDQ matches too; rotated and flipped variants are judged each on
+    their own and only add matches. PDQ is not matched for images under quality 50.
+    """
     if not batch:
         return 0
-    merged = [QueryResult([], []) for _ in batch]
+    originals = [QueryResult() for _ in batch]
+    variants = [QueryResult() for _ in batch]
     types = matcher.signal_types()
     for signal_type in ("md5", "sha256"):
         if signal_type in types:
-            values = [getattr(h, signal_type) for _, h, _ in batch]
-            rows = _rows(signal_type, values)
-            _merge(merged, range(len(batch)), matcher.match(signal_type, rows))
+            rows = _rows(signal_type, [getattr(h, signal_type) for _, h, _ in batch])
+            _merge(originals, range(len(batch)), matcher.match(signal_type, rows))
     if "pdq" in types:
-        owners: list[int] = []
-        values = []
-        for i, (_, h, variants) in enumerate(batch):
-            for value in [h.pdq, *variants]:
-                owners.append(i)
-                values.append(value)
-        _merge(merged, owners, matcher.match("pdq", _rows("pdq", values)))
+        owners: list[QueryResult] = []
+        values: list[str] = []
+        for i, (_, h, extra) in enumerate(batch):
+            if h.pdq_quality < MIN_PDQ_QUALITY:
+                continue
+            owners.append(originals[i])
+            values.append(h.pdq)
+            owners.extend(variants[i] for _ in extra)
+            values.extend(extra)
+        if values:
+            _merge(owners, range(len(owners)), matcher.match("pdq", _rows("pdq", values)))
     matched = 0
-    for (path, hashes, _), result in zip(batch, merged, strict=True):
-        result.matches = _best(result.matches)
-        result.allowed_by = _best(result.allowed_by)
-        if result.allowed_by:
-            result.matches = []
-        matched += bool(result.matches)
-        click.echo(
-            dumps(
-                {
-                    "path": str(path),
-                    "pdq": hashes.pdq,
-                    "pdq_quality": hashes.pdq_quality,
-                    "md5": hashes.md5,
-                    "sha256": hashes.sha256,
-                    **result.to_dict(),
-                }
-            )
+    for (path, hashes, _), original, variant in zip(batch, originals, variants, strict=True):
+        original.settle()
+        result = QueryResult(
+            matches=nearest_first([*original.matches, *variant.matches]),
+            allowed_by=nearest_first([*original.allowed_by, *variant.allowed_by]),
+            more=original.more + variant.more,
         )
+        kept = {(m.bank, m.hash) for m in result.matches}
+        result.suppressed = [
+            m
+            for m in nearest_first([*original.suppressed, *variant.suppressed])
+            if (m.bank, m.hash) not in kept
+        ]
+        matched += bool(result.matches)
+        record: dict[str, Any] = {
+            "path": str(path),
+            "pdq": hashes.pdq,
+            "pdq_quality": hashes.pdq_quality,
+            "md5": hashes.md5,
+            "sha256": hashes.sha256,
+            **result.to_dict(),
+        }
+        if hashes.pdq_quality < MIN_PDQ_QUALITY and "pdq" in types:
+            record["warnings"] = [
+                f"PDQ quality {hashes.pdq_quality} is under {MIN_PDQ_QUALITY}: "
+                "too flat or small to match by PDQ; matched by MD5 and SHA-256 only"
+            ]
+        click.echo(dumps(record))
     return matched
 
 
-def _merge(merged: list[QueryResult], owners: Sequence[int], results: list[QueryResult]) -> None:
+def _merge(
+    targets: Sequence[QueryResult], owners: Sequence[int], results: list[QueryResult]
+) -> None:
+    """Add each result's matches to ``targets[owners[i]]``."""
     for owner, result in zip(owners, results, strict=True):
-        merged[owner].matches.extend(result.matches)
-        merged[owner].allowed_by.extend(result.allowed_by)
-
-
-def _best(matches: list[Match]) -> list[Match]:
-    """One entry per (bank, hash), at its smallest distance over the query's variants."""
-    best: dict[tuple[str, str], Match] = {}
-    for m in matches:
-        key = (m.bank, m.hash)
-        if key not in best or m.distance < best[key].distance:
-            best[key] = m
-    return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.hash))
+        target = targets[owner]
+        target.matches.extend(result.matches)
+        target.allowed_by.extend(result.allowed_by)
+        target.suppressed.extend(result.suppressed)
+        target.more += result.more

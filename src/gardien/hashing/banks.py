@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final, TextIO
 
@@ -22,6 +23,7 @@ from gardien.hashing import exchange
 from gardien.hashing.hashers import hash_file
 from gardien.hashing.index import DigestIndex, HashIndexError, Hits, PdqIndex, remove_index_files
 from gardien.hashing.signals import (
+    MAX_KEPT_ERRORS,
     SIGNAL_BYTES,
     HashListError,
     LineError,
@@ -37,10 +39,26 @@ from gardien.hashing.store import Bank, BankError, BankStore, Segment
 from gardien.home import gardien_home
 from gardien.media import MediaError, iter_media_paths
 
-__all__ = ["DEFAULT_THRESHOLD", "BankMatcher", "HashBanks", "ImportReport", "Match", "QueryResult"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "BankMatcher",
+    "HashBanks",
+    "ImportReport",
+    "Match",
+    "QueryResult",
+    "check_options",
+    "nearest_first",
+]
 
 DEFAULT_THRESHOLD: Final = 31
 """PDQ distance at or under which two hashes match: Meta's recommendation and HMA's default."""
+MAX_MATCHES: Final = 100
+"""Matches listed per query, nearest first; the rest are counted."""
+MAX_THRESHOLD: Final = 64
+"""Widest PDQ threshold accepted: unrelated images sit about 128 bits apart, and wider searches
+list much of a bank."""
+MIN_PDQ_QUALITY: Final = 50
+"""PDQ hashes of lower quality are not stored or matched (python-threatexchange's threshold)."""
 
 Index = PdqIndex | DigestIndex
 Progress = Callable[[int], None]
@@ -53,15 +71,27 @@ class ImportReport:
     bank: str
     added: int
     segment: int | None
-    errors: list[str] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0
+    """All the inputs skipped; ``errors`` keeps the first ones."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bank": self.bank,
             "added": self.added,
             "segment": self.segment,
-            "errors": self.errors,
+            "skipped": self.error_count,
         }
+
+
+@dataclass
+class _Input:
+    """One list or image set, read and checked but not yet stored."""
+
+    hashes: NDArray[np.uint8]
+    metadata: Callable[[], Iterable[tuple[int, dict[str, Any]]]] | None
+    errors: list[LineError]
+    error_count: int
 
 
 @dataclass(frozen=True)
@@ -85,16 +115,53 @@ class Match:
 
 @dataclass
 class QueryResult:
-    """Matches of one query. Hits in allow-list banks suppress the others and are listed apart."""
+    """Matches of one query, nearest first.
 
-    matches: list[Match]
-    allowed_by: list[Match]
+    A hit in an allow-list bank suppresses the block matches that are no nearer than it: those
+    move to ``suppressed``, and the allow hits are listed in ``allowed_by``, so the outcome is
+    explained. A block match nearer than every allow hit stands. ``more`` counts matches left
+    out beyond :data:`MAX_MATCHES` per query.
+    """
+
+    matches: list[Match] = field(default_factory=list)
+    allowed_by: list[Match] = field(default_factory=list)
+    suppressed: list[Match] = field(default_factory=list)
+    more: int = 0
+
+    def settle(self) -> None:
+        """Apply allow-list suppression, sort, and keep the nearest :data:`MAX_MATCHES`."""
+        allowed = [m for m in self.matches if m.kind == "allow"]
+        blocks = [m for m in self.matches if m.kind != "allow"]
+        self.allowed_by = nearest_first([*self.allowed_by, *allowed])
+        if self.allowed_by:
+            nearest_allow = self.allowed_by[0].distance
+            self.suppressed = nearest_first(
+                [*self.suppressed, *(m for m in blocks if m.distance >= nearest_allow)]
+            )
+            blocks = [m for m in blocks if m.distance < nearest_allow]
+        blocks = nearest_first(blocks)
+        self.more += max(0, len(blocks) - MAX_MATCHES)
+        self.matches = blocks[:MAX_MATCHES]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"matches": [m.to_dict() for m in self.matches]}
+        if self.more:
+            out["more"] = self.more
         if self.allowed_by:
-            out["allowed_by"] = [m.to_dict() for m in self.allowed_by]
+            out["allowed_by"] = [m.to_dict() for m in self.allowed_by[:MAX_MATCHES]]
+        if self.suppressed:
+            out["suppressed"] = [m.to_dict() for m in self.suppressed[:MAX_MATCHES]]
         return out
+
+
+def nearest_first(matches: Iterable[Match]) -> list[Match]:
+    """One entry per (bank, hash) at its smallest distance, nearest first."""
+    best: dict[tuple[str, str], Match] = {}
+    for m in matches:
+        key = (m.bank, m.hash)
+        if key not in best or m.distance < best[key].distance:
+            best[key] = m
+    return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.hash))
 
 
 def _build(signal_type: str, hashes: NDArray[np.uint8]) -> Index:
@@ -163,54 +230,175 @@ class HashBanks:
 
     # -- adding and removing
 
-    def add_hashes(
-        self,
-        bank_name: str,
-        hashes: NDArray[np.uint8],
-        metadata: Iterable[tuple[int, dict[str, Any]]] | None = None,
-    ) -> Segment | None:
-        """Add hashes as one new segment: index files first, then the record, atomically."""
-        bank = self.store.get_bank(bank_name)
+    def _write_segment(self, bank: Bank, hashes: NDArray[np.uint8]) -> str:
+        """Build and save an index for ``hashes``; the caller records it or removes it."""
         width = SIGNAL_BYTES[bank.signal_type]
         if hashes.ndim != 2 or hashes.shape[1] != width or hashes.dtype != np.uint8:
             raise BankError(
                 f"bank {bank.name!r} holds {bank.signal_type} hashes ({width} bytes); "
                 f"got an array of {hashes.dtype} {hashes.shape}"
             )
-        if not hashes.shape[0]:
-            return None
         stem = uuid.uuid4().hex
-        file = f"segments/{bank.id}/{stem}"
+        file = f"segments/{stem}"
         directory, _ = self._paths(file)
         try:
             _build(bank.signal_type, hashes).save(directory, stem)
-            return self.store.add_segment(bank.name, file, int(hashes.shape[0]), metadata)
         except BaseException:
             remove_index_files(directory, stem)
             raise
+        return file
+
+    def add_hashes(
+        self,
+        bank_name: str,
+        hashes: NDArray[np.uint8],
+        metadata: Iterable[tuple[int, dict[str, Any]]] | None = None,
+    ) -> Segment | None:
+        """Add hashes as one new segment: index files first, then the record.
+
+        The index is built before any transaction starts, so other writers are not held up.
+        """
+        bank = self.store.get_bank(bank_name)
+        if not hashes.shape[0]:
+            return None
+        file = self._write_segment(bank, hashes)
+        try:
+            return self.store.add_segment(bank.name, file, int(hashes.shape[0]), metadata)
+        except BaseException:
+            self._remove_files(file)
+            raise
+
+    def import_files(
+        self,
+        bank_name: str,
+        lists: Sequence[Path] = (),
+        images: Sequence[Path] = (),
+        *,
+        format: str = "auto",
+        skip_invalid: bool = False,
+        progress: Progress | None = None,
+        create: dict[str, Any] | None = None,
+    ) -> ImportReport:
+        """Import hash lists (text or CSV) and images into one new segment, all or nothing.
+
+        Everything is read and checked before anything is written: one bad line or unusable
+        image imports nothing (and every problem is reported), unless ``skip_invalid``.
+        ``create`` holds the options of a bank to create in the same transaction if it does
+        not exist; given for an existing bank, they must agree with it.
+        """
+        bank = self._bank_for_import(bank_name, create)
+        inputs = [self._read_list(bank, path, format) for path in lists]
+        if images:
+            inputs.append(self._read_images(bank, images, progress))
+        errors = [e for i in inputs for e in i.errors]
+        error_count = sum(i.error_count for i in inputs)
+        if error_count and not skip_invalid:
+            raise HashListError(errors[:MAX_KEPT_ERRORS], error_count)
+        width = SIGNAL_BYTES[bank.signal_type]
+        hashes = np.concatenate([i.hashes for i in inputs] or [np.empty((0, width), np.uint8)])
+        file = self._write_segment(bank, hashes) if hashes.shape[0] else None
+        try:
+            with self.store.transaction():
+                if bank.id < 0:
+                    bank = self.store.create_bank(bank_name, **(create or {}))
+                segment = None
+                if file:
+                    segment = self.store.add_segment(
+                        bank.name, file, int(hashes.shape[0]), _chained(inputs)
+                    )
+        except BaseException:
+            if file:
+                self._remove_files(file)
+            raise
+        return ImportReport(
+            bank.name,
+            int(hashes.shape[0]),
+            segment.id if segment else None,
+            errors[:MAX_KEPT_ERRORS],
+            error_count,
+        )
+
+    def _bank_for_import(self, name: str, create: dict[str, Any] | None) -> Bank:
+        """The bank to import into; a placeholder (id -1) if it is to be created."""
+        existing = {b.name: b for b in self.store.list_banks()}
+        if name in existing:
+            bank = existing[name]
+            check_options(bank, create or {})
+            if self.store.get_sync(name) is not None:
+                raise BankError(
+                    f"bank {name!r} is fed by an exchange (gardien bank sync), which replaces "
+                    "its contents; import into another bank"
+                )
+            return bank
+        if create is None or not create.get("signal_type"):
+            raise BankError(
+                f"no bank named {name!r}; to create it, say what it holds (--type pdq|md5|sha256)"
+            )
+        placeholder = dict(create)
+        now = datetime.now(UTC)
+        return Bank(
+            id=-1,
+            name=name,
+            signal_type=placeholder.pop("signal_type"),
+            kind=placeholder.get("kind") or "block",
+            source=placeholder.get("source") or "",
+            category=placeholder.get("category") or "",
+            threshold=placeholder.get("threshold"),
+            enabled=True,
+            description=placeholder.get("description") or "",
+            created_at=now,
+            updated_at=now,
+            count=0,
+        )
+
+    def _read_list(self, bank: Bank, path: Path, format: str) -> _Input:
+        kind = sniff_format(path) if format == "auto" else format
+        if kind == "csv":
+            listed = read_csv_list(path, bank.signal_type, skip_invalid=True)
+            lines = listed.lines
+
+            def metadata() -> Iterable[tuple[int, dict[str, Any]]]:
+                return iter_csv_metadata(path, bank.signal_type, lines)
+
+            return _Input(listed.hashes, metadata, listed.errors, listed.error_count)
+        if kind == "text":
+            listed = read_text_list(path, bank.signal_type, skip_invalid=True)
+            return _Input(listed.hashes, None, listed.errors, listed.error_count)
+        raise BankError(f"{path}: unknown list format {kind!r} (text, csv)")
+
+    def _read_images(self, bank: Bank, paths: Sequence[Path], progress: Progress | None) -> _Input:
+        """Hash images; PDQ hashes under quality 50 are refused, as python-threatexchange does:
+        a flat or tiny image hashes to a near-constant value that would match other such images."""
+        rows: list[bytes] = []
+        notes: list[dict[str, Any]] = []
+        errors: list[LineError] = []
+        for path in paths:
+            try:
+                hashes = hash_file(path)
+                if bank.signal_type == "pdq" and hashes.pdq_quality < MIN_PDQ_QUALITY:
+                    raise MediaError(
+                        f"{path}: PDQ quality {hashes.pdq_quality} is under {MIN_PDQ_QUALITY}, "
+                        "too flat or small to match reliably"
+                    )
+            except MediaError as exc:
+                errors.append(LineError(str(path), 0, str(exc)))
+            else:
+                rows.append(bytes.fromhex(getattr(hashes, bank.signal_type)))
+                note: dict[str, Any] = {"file": path.name}
+                if bank.signal_type == "pdq":
+                    note["pdq_quality"] = hashes.pdq_quality
+                notes.append(note)
+            if progress:
+                progress(1)
+        width = SIGNAL_BYTES[bank.signal_type]
+        array = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, width).copy()
+        return _Input(array, lambda: enumerate(notes), errors, len(errors))
 
     def import_list(
         self, bank_name: str, path: Path, *, format: str = "auto", skip_invalid: bool = False
     ) -> ImportReport:
-        """Import a text (one hash per line) or CSV hash list. A bad line imports nothing,
-        unless ``skip_invalid``, which imports the rest and reports the bad lines."""
-        bank = self.store.get_bank(bank_name)
-        kind = sniff_format(path) if format == "auto" else format
-        if kind == "csv":
-            listed = read_csv_list(path, bank.signal_type, skip_invalid=skip_invalid)
-            metadata = iter_csv_metadata(path, bank.signal_type, listed.lines)
-            segment = self.add_hashes(bank.name, listed.hashes, metadata)
-        elif kind == "text":
-            listed = read_text_list(path, bank.signal_type, skip_invalid=skip_invalid)
-            segment = self.add_hashes(bank.name, listed.hashes)
-        else:
-            raise BankError(f"{path}: unknown list format {kind!r} (text, csv)")
-        return ImportReport(
-            bank.name,
-            int(listed.hashes.shape[0]),
-            segment.id if segment else None,
-            [str(e) for e in listed.errors],
-        )
+        """Import one text or CSV hash list into an existing bank (see ``import_files``)."""
+        return self.import_files(bank_name, [path], format=format, skip_invalid=skip_invalid)
 
     def import_images(
         self,
@@ -220,33 +408,10 @@ class HashBanks:
         skip_invalid: bool = False,
         progress: Progress | None = None,
     ) -> ImportReport:
-        """Hash images and add them. A file that can't be hashed imports nothing, unless
-        ``skip_invalid``. The per-hash metadata records the file name and PDQ quality."""
-        bank = self.store.get_bank(bank_name)
-        rows: list[bytes] = []
-        notes: list[dict[str, Any]] = []
-        errors: list[LineError] = []
-        for path in iter_media_paths(paths):
-            try:
-                hashes = hash_file(path)
-            except MediaError as exc:
-                errors.append(LineError(str(path), 0, str(exc)))
-            else:
-                value = getattr(hashes, bank.signal_type)
-                rows.append(bytes.fromhex(value))
-                note: dict[str, Any] = {"file": path.name}
-                if bank.signal_type == "pdq":
-                    note["pdq_quality"] = hashes.pdq_quality
-                notes.append(note)
-            if progress:
-                progress(1)
-        if errors and not skip_invalid:
-            raise HashListError(errors)
-        width = SIGNAL_BYTES[bank.signal_type]
-        array = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, width).copy()
-        segment = self.add_hashes(bank.name, array, enumerate(notes))
-        return ImportReport(
-            bank.name, len(rows), segment.id if segment else None, [str(e) for e in errors]
+        """Hash images (files, or folders walked) into an existing bank (see ``import_files``)."""
+        files = list(iter_media_paths(paths))
+        return self.import_files(
+            bank_name, images=files, skip_invalid=skip_invalid, progress=progress
         )
 
     def remove_hashes(self, bank_name: str, hashes: NDArray[np.uint8]) -> int:
@@ -275,10 +440,28 @@ class HashBanks:
             sources.append((segment.id, live))
         width = SIGNAL_BYTES[bank.signal_type]
         merged = np.concatenate(parts) if parts else np.empty((0, width), np.uint8)
-        with self.store.transaction():
-            compacted = self.add_hashes(bank.name, merged, self._carried_metadata(sources))
-            for segment in old:
-                self.store.remove_segment(segment.id)
+        file = self._write_segment(bank, merged) if merged.shape[0] else None
+        try:
+            with self.store.transaction():
+                expected = {seg.id: len(live) for seg, (_, live) in zip(old, sources, strict=True)}
+                current = self.store.segments(bank.name)
+                changed = {seg.id for seg in current} != set(expected) or any(
+                    seg.count - len(self.store.tombstones(seg.id)) != expected[seg.id]
+                    for seg in current
+                )
+                if changed:
+                    raise BankError(f"bank {bank.name!r} changed while compacting; run it again")
+                compacted = None
+                if file:
+                    compacted = self.store.add_segment(
+                        bank.name, file, int(merged.shape[0]), self._carried_metadata(sources)
+                    )
+                for segment in old:
+                    self.store.remove_segment(segment.id)
+        except BaseException:
+            if file:
+                self._remove_files(file)
+            raise
         for segment in old:
             self._remove_files(segment.file)
         return compacted
@@ -348,11 +531,16 @@ class HashBanks:
         collab: dict[str, Any] | None = None,
         *,
         credentials: str | None = None,
+        allow_empty: bool = False,
     ) -> dict[str, Any]:
         """Fetch from a SignalExchangeAPI into a bank, resuming from the stored checkpoint.
 
-        Each batch is applied in one transaction with its checkpoint, so an interrupted sync
-        resumes where the last committed batch ended.
+        The bank belongs to the exchange: a full fetch replaces its contents, so banks with
+        imported hashes are refused, and a full fetch that brings nothing usable is refused
+        unless ``allow_empty`` (a truncated feed must not silently empty a bank). The
+        checkpoint is reused only for the same exchange and collaboration. Each batch is
+        applied in one transaction with its checkpoint, so an interrupted sync resumes where
+        the last committed batch ended.
         """
         bank = self.store.get_bank(bank_name)
         state = self.store.get_sync(bank.name)
@@ -360,7 +548,13 @@ class HashBanks:
             if state is None:
                 raise BankError(f"bank {bank.name!r} has no exchange configured; give one")
             exchange_name, collab = state.exchange, state.collab
-        checkpoint = state.checkpoint if state and state.exchange == exchange_name else None
+        elif state is None and self.store.segments(bank.name):
+            raise BankError(
+                f"bank {bank.name!r} holds imported hashes; an exchange replaces a bank's "
+                "contents, so sync into a bank of its own"
+            )
+        same = state is not None and (state.exchange, state.collab) == (exchange_name, collab)
+        checkpoint = state.checkpoint if same and state else None
         added = removed = 0
         skipped: dict[str, int] = {}
         for batch in exchange.fetch(
@@ -373,16 +567,28 @@ class HashBanks:
             if other:
                 key = f"not {bank.signal_type}"
                 skipped[key] = skipped.get(key, 0) + other
+            kept = [sig for sig in mine if not sig.deleted]
+            if (
+                batch.reset
+                and not kept
+                and self.store.get_bank(bank.name).count
+                and not allow_empty
+            ):
+                raise BankError(
+                    f"exchange {exchange_name!r} returned no {bank.signal_type} hashes for bank "
+                    f"{bank.name!r} (skipped: {skipped or 'none'}); refusing to empty it. "
+                    "Pass allow_empty (--allow-empty) if the list really is empty now"
+                )
             stale: list[Segment] = []
             with self.store.transaction():
                 if batch.reset:
+                    removed += self.store.get_bank(bank.name).count
                     stale = self.store.segments(bank.name)
                     for segment in stale:
                         self.store.remove_segment(segment.id)
                 gone = [sig.value for sig in mine if sig.deleted]
                 if gone and not batch.reset:
                     removed += self.remove_hashes(bank.name, _to_array(bank.signal_type, gone))
-                kept = [sig for sig in mine if not sig.deleted]
                 self.add_hashes(
                     bank.name,
                     _to_array(bank.signal_type, [sig.value for sig in kept]),
@@ -424,6 +630,26 @@ class _MetadataLookup:
         return self._cache[position]
 
 
+def check_options(bank: Bank, options: dict[str, Any]) -> None:
+    """Refuse bank options that disagree with an existing bank, rather than ignore them."""
+    for key, value in options.items():
+        if value is not None and getattr(bank, key) != value:
+            raise BankError(
+                f"bank {bank.name!r} exists with {key}={getattr(bank, key)!r}, not {value!r}; "
+                "change it with `gardien bank update`, or use another bank"
+            )
+
+
+def _chained(inputs: list[_Input]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The metadata of several inputs, at their positions in the merged segment."""
+    offset = 0
+    for item in inputs:
+        if item.metadata is not None:
+            for position, data in item.metadata():
+                yield offset + position, data
+        offset += int(item.hashes.shape[0])
+
+
 def _to_array(signal_type: str, values: Sequence[str]) -> NDArray[np.uint8]:
     width = SIGNAL_BYTES[signal_type]
     data = b"".join(parse_hash(signal_type, v) for v in values)
@@ -442,8 +668,8 @@ class BankMatcher:
     """The enabled banks opened for matching: a snapshot, reopened to see later imports."""
 
     def __init__(self, banks: HashBanks, *, threshold: int | None = None) -> None:
-        if threshold is not None and not 0 <= threshold <= 256:
-            raise BankError(f"threshold must be within 0..256, got {threshold}")
+        if threshold is not None and not 0 <= threshold <= MAX_THRESHOLD:
+            raise BankError(f"threshold must be within 0..{MAX_THRESHOLD}, got {threshold}")
         self._banks = banks
         self.threshold = threshold
         self.segments: list[_OpenSegment] = []
@@ -459,15 +685,17 @@ class BankMatcher:
         return {s.bank.signal_type for s in self.segments}
 
     def threshold_for(self, bank: Bank) -> int:
+        """A bank's own threshold, or the default; ``threshold`` overrides it for block banks
+        only, so widening a search never widens what allow-lists suppress."""
         if bank.signal_type != "pdq":
             return 0
-        if self.threshold is not None:
+        if self.threshold is not None and bank.kind != "allow":
             return self.threshold
         return bank.threshold if bank.threshold is not None else DEFAULT_THRESHOLD
 
     def match(self, signal_type: str, queries: NDArray[np.uint8]) -> list[QueryResult]:
         """Match each query row against every enabled bank of ``signal_type``."""
-        results = [QueryResult([], []) for _ in range(queries.shape[0])]
+        results = [QueryResult() for _ in range(queries.shape[0])]
         for part in self.segments:
             if part.bank.signal_type != signal_type:
                 continue
@@ -476,11 +704,7 @@ class BankMatcher:
                 hits = hits.take(~np.isin(hits.position, part.tombstones))
             self._collect(part, hits.sorted(), queries, results)
         for result in results:
-            allowed = [m for m in result.matches if m.kind == "allow"]
-            if allowed:
-                result.allowed_by = allowed
-                result.matches = []
-            result.matches.sort(key=lambda m: (m.distance, m.bank, m.hash))
+            result.settle()
         return results
 
     def _collect(

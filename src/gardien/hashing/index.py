@@ -140,8 +140,9 @@ def _open_arrays(directory: Path, stem: str, names: tuple[str, ...]) -> dict[str
 
 
 def remove_index_files(directory: Path, stem: str) -> None:
-    """Delete an index's files, manifest first so a half-deleted index is never opened."""
-    for path in [directory / f"{stem}.json", *sorted(directory.glob(f"{stem}.*.npy"))]:
+    """Delete an index's files (partial ones too), manifest first so a half-deleted index is
+    never opened."""
+    for path in [directory / f"{stem}.json", *sorted(directory.glob(f"{stem}.*"))]:
         path.unlink(missing_ok=True)
 
 
