@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
+import threading
+import time
 import warnings
 import zlib
 from pathlib import Path
@@ -378,10 +381,13 @@ def test_iter_media_paths(tmp_path: Path) -> None:
 
     got = list(iter_media_paths([outside_hidden, tree, missing]))
     assert got == [
-        outside_hidden,  # given explicitly: yielded even though hidden
+        outside_hidden,
+        tree / ".git" / "x",  # hidden folder: walked
         tree / "a.jpg",
         tree / "b.png",
-        tree / "link_to_a.jpg",  # symlink to a file: yielded; symlinked folder: not followed
+        tree / "link_to_a.jpg",  # symlink to a file: yielded
+        # link_to_sub: the same folder as sub, walked once, under its real path
+        tree / "sub" / ".hidden.png",  # hidden file: yielded
         tree / "sub" / "B.txt",
         tree / "sub" / "c.png",
         tree / "sub" / "deeper" / "d.gif",
@@ -389,6 +395,90 @@ def test_iter_media_paths(tmp_path: Path) -> None:
     ]
     with pytest.raises(MediaError, match=r"missing\.jpg: no such file$"):
         read_media(got[-1])
+
+
+def test_iter_media_paths_follows_symlinked_folders(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "inner").mkdir(parents=True)
+    (outside / "o.png").write_bytes(b"x")
+    (outside / "inner" / "i.png").write_bytes(b"x")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a_link").symlink_to(outside, target_is_directory=True)
+    (tree / "z.png").write_bytes(b"x")
+    assert list(iter_media_paths([tree])) == [
+        tree / "z.png",  # the tree first, then the folders linked from it
+        tree / "a_link" / "inner" / "i.png",
+        tree / "a_link" / "o.png",
+    ]
+    # Given explicitly, a symlinked folder is walked like any folder.
+    assert list(iter_media_paths([tree / "a_link"])) == [
+        tree / "a_link" / "inner" / "i.png",
+        tree / "a_link" / "o.png",
+    ]
+
+
+def test_iter_media_paths_symlink_loop_yields_each_file_once(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "top.png").write_bytes(b"x")
+    (tree / "sub" / "low.png").write_bytes(b"x")
+    (tree / "sub" / "a").symlink_to("..", target_is_directory=True)  # sub/a -> tree
+    (tree / "sub" / "self").symlink_to(".", target_is_directory=True)
+    (tree / "b").symlink_to("b2")  # b -> b2 -> b: a link loop is a broken link, yielded
+    (tree / "b2").symlink_to("b")
+    got = list(iter_media_paths([tree, tree / "sub"]))  # a folder given twice: walked once
+    assert got == [tree / "b", tree / "b2", tree / "sub" / "low.png", tree / "top.png"]
+    for link in got[:2]:
+        with pytest.raises(MediaError, match=rf"^{re.escape(str(link))}: cannot read"):
+            read_media(link)
+
+
+def test_iter_media_paths_yields_broken_links(tmp_path: Path) -> None:
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    assert list(iter_media_paths([tmp_path])) == [tmp_path / "gone.png"]
+    with pytest.raises(MediaError, match=r"gone\.png: no such file$"):
+        read_media(tmp_path / "gone.png")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_iter_media_paths_yields_fifos_and_read_media_refuses_them(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    (tmp_path / "z.png").write_bytes(b"x")
+    assert list(iter_media_paths([tmp_path])) == [fifo, tmp_path / "z.png"]
+
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_media(fifo)
+        except BaseException as exc:  # reported below
+            raised.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    started = time.monotonic()
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # blocked opening the FIFO: unblock it, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("read_media blocked on a FIFO")
+    assert time.monotonic() - started < 10
+    assert len(raised) == 1 and isinstance(raised[0], MediaError)
+    assert str(raised[0]) == f"{fifo}: not a regular file (a FIFO)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_read_media_refuses_a_fifo_swapped_in_after_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    real = os.stat(fifo)
+    fake = os.stat_result((0o100644, *real[1:6], 10, *real[7:]))  # what stat saw: a 10-byte file
+    monkeypatch.setattr(Path, "stat", lambda self, **kwargs: fake)
+    with pytest.raises(MediaError, match=r"pipe\.jpg: not a regular file \(a FIFO\)$"):
+        read_media(fifo)
 
 
 def test_iter_media_paths_is_lazy_and_accepts_generators(tmp_path: Path) -> None:

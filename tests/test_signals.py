@@ -253,6 +253,32 @@ def test_utf16_file_is_named(tmp_path: Path) -> None:
         read_text_list(path, "pdq")
 
 
+def test_csv_read_as_text_says_it_looks_like_csv(tmp_path: Path) -> None:
+    h = hexes(random_hashes(2))
+    path = write(tmp_path / "l.txt", f"\ufeff# exported\n\npdq,note\n{h[0]},a\n{h[1]},\n")
+    with pytest.raises(HashListError) as exc:
+        read_text_list(path, "pdq")
+    assert error_lines(exc) == [3, 4, 5]
+    assert exc.value.errors[0].message == (
+        "this looks like a CSV file ('pdq,note'), not a text list of one hash per line: "
+        "import it as a CSV list (--format csv)"
+    )
+    assert "got 66 characters" in exc.value.errors[1].message  # other lines: as before
+    listed = read_text_list(path, "pdq", skip_invalid=True)
+    assert len(listed) == 0
+    assert listed.errors[0].message.startswith("this looks like a CSV file")
+    # A headerless CSV row is recognised too, shortened in the message.
+    path = write(tmp_path / "l2.txt", f"{h[0]},{'x' * 100}\n")
+    with pytest.raises(
+        HashListError, match=r"l2\.txt:1: this looks like a CSV file \('[0-9a-f]{57}\.\.\.'\)"
+    ):
+        read_text_list(path, "pdq")
+    # No comma: the usual message.
+    path = write(tmp_path / "l3.txt", f"{h[0]} x y\n")
+    with pytest.raises(HashListError, match="expected one pdq hash"):
+        read_text_list(path, "pdq")
+
+
 def test_error_list_is_capped_and_summarised(tmp_path: Path) -> None:
     path = write(tmp_path / "l.txt", "nothex\n" * (MAX_KEPT_ERRORS + 500))
     with pytest.raises(HashListError) as exc:
@@ -464,13 +490,84 @@ def test_write_csv_rejects_bad_columns() -> None:
     hashes = random_hashes(1)
     for columns, message in [
         (["note", "note"], "given twice"),
-        (["Hash"], "read back as a hash column"),
-        (["md5"], "read back as a hash column"),
         ([" note"], "surrounding whitespace"),
         ([""], "empty"),
     ]:
         with pytest.raises(ValueError, match=message):
             write_csv_list(io.StringIO(), "pdq", hashes, None, columns)
+
+
+def test_csv_round_trip_keeps_other_signal_names_as_metadata(tmp_path: Path) -> None:
+    # An md5 column in a pdq list is metadata to read_csv_list, so writing it must work too.
+    h = hexes(random_hashes(3))
+    md5 = hexes(random_hashes(3, "md5"))
+    source = write(
+        tmp_path / "in.csv",
+        f'pdq,md5,note\n{h[0]},{md5[0]},first\n{h[1]},,\n{h[2]},{md5[2]},"a, b"\n',
+    )
+    listed = read_csv_list(source, "pdq")
+    metadata = dict(iter_csv_metadata(source, "pdq", listed.lines))
+    assert metadata == {0: {"md5": md5[0], "note": "first"}, 2: {"md5": md5[2], "note": "a, b"}}
+
+    path = tmp_path / "out.csv"
+    with path.open("w", newline="") as out:
+        write_csv_list(out, "pdq", listed.hashes, lambda i: metadata.get(i, {}), ["md5", "note"])
+    assert path.read_text().splitlines()[0] == "pdq,md5,note"
+    again = read_csv_list(path, "pdq")
+    np.testing.assert_array_equal(again.hashes, listed.hashes)
+    assert dict(iter_csv_metadata(path, "pdq", again.lines)) == metadata
+
+
+def test_write_csv_renames_metadata_read_back_as_the_hash_column(tmp_path: Path) -> None:
+    hashes = random_hashes(2)
+    columns = ["hash", "PDQ", "Value", "hash_meta", "sha256", "note"]
+    rows = [{c: f"{c}{i}" for c in columns} for i in range(2)]
+    path = tmp_path / "l.csv"
+    with path.open("w", newline="") as out:
+        write_csv_list(out, "pdq", hashes, rows.__getitem__, columns)
+    header = path.read_text().splitlines()[0]
+    assert header == "pdq,hash_meta2,PDQ_meta,Value_meta,hash_meta,sha256,note"
+    listed = read_csv_list(path, "pdq")
+    np.testing.assert_array_equal(listed.hashes, hashes)
+    renamed = dict(zip(columns, header.split(",")[1:], strict=True))
+    assert list(iter_csv_metadata(path, "pdq", listed.lines)) == [
+        (i, {renamed[c]: v for c, v in row.items()}) for i, row in enumerate(rows)
+    ]
+
+
+def test_write_csv_metadata_values_as_json(tmp_path: Path) -> None:
+    hashes = random_hashes(2)
+    values: list[dict[str, Any]] = [
+        {
+            "tags": ["a", "b"],
+            "info": {"lieu": "Nîmes", "n": [1, 2.5]},
+            "count": 3,
+            "score": 0.25,
+            "ok": True,
+            "none": None,
+            "text": 'plain, "quoted" é',
+        },
+        {"tags": [], "ok": False},
+    ]
+    columns = ["tags", "info", "count", "score", "ok", "none", "text"]
+    path = tmp_path / "l.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        write_csv_list(out, "pdq", hashes, values.__getitem__, columns)
+    listed = read_csv_list(path, "pdq")
+    assert list(iter_csv_metadata(path, "pdq", listed.lines)) == [
+        (
+            0,
+            {
+                "tags": '["a","b"]',
+                "info": '{"lieu":"Nîmes","n":[1,2.5]}',
+                "count": "3",
+                "score": "0.25",
+                "ok": "true",
+                "text": 'plain, "quoted" é',
+            },
+        ),
+        (1, {"tags": "[]", "ok": "false"}),
+    ]
 
 
 def test_csv_header_forms(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ import stat
 import struct
 import warnings
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
@@ -107,7 +108,9 @@ def read_media(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """Read a whole file, refusing folders, special files, empty files and files over max_bytes.
 
     The size is checked with ``stat`` before reading, so a 10 GB file is refused without being
-    read; at most ``max_bytes + 1`` bytes are read in case the file grows meanwhile.
+    read; at most ``max_bytes + 1`` bytes are read in case the file grows meanwhile. Special
+    files (FIFOs, sockets, devices) are refused from ``stat`` before anything is opened, and the
+    file is opened non-blocking and checked again, so a FIFO swapped in meanwhile cannot block.
     """
     name = str(path)
     try:
@@ -116,17 +119,16 @@ def read_media(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         raise MediaError(f"{name}: no such file") from None
     except OSError as exc:
         raise MediaError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise MediaError(f"{name}: is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        # A FIFO or a device such as /dev/zero would block or never end.
-        raise MediaError(f"{name}: not a regular file")
-    if st.st_size == 0:
-        raise MediaError(f"{name}: empty file")
-    if st.st_size > max_bytes:
-        raise MediaError(f"{name}: {st.st_size} bytes, over the limit of {max_bytes}")
+    _check_file(name, st, max_bytes)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags |= getattr(os, "O_BINARY", 0)
     try:
-        with path.open("rb") as fh:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise MediaError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            _check_file(name, os.fstat(fh.fileno()), max_bytes)
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise MediaError(f"{name}: cannot read: {exc.strerror or exc}") from None
@@ -135,6 +137,28 @@ def read_media(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     if not data:
         raise MediaError(f"{name}: empty file")
     return data
+
+
+def _check_file(name: str, st: os.stat_result, max_bytes: int) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise MediaError(f"{name}: is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or a device such as /dev/zero would block or never end.
+        raise MediaError(f"{name}: not a regular file ({_file_kind(st.st_mode)})")
+    if st.st_size == 0:
+        raise MediaError(f"{name}: empty file")
+    if st.st_size > max_bytes:
+        raise MediaError(f"{name}: {st.st_size} bytes, over the limit of {max_bytes}")
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 def decode_image(
@@ -243,37 +267,88 @@ def _grey_to_rgb(grey: npt.NDArray[np.uint8]) -> RGBArray:
 def iter_media_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Expand command-line paths into files to check, in a stable order.
 
-    Files are yielded as given, whatever their name or extension (content, not names, decides
-    what an image is). Folders are walked recursively in sorted name order, skipping hidden
-    entries (names starting with "."); inside a walk, symlinked folders are not followed (no
-    loops, no escaping the tree), symlinks to files are yielded, and special files (FIFOs,
-    sockets, devices, broken links) are skipped. A folder given explicitly is walked even when
-    it is itself a symlink: the caller asked for it. A path that does not exist is yielded
-    anyway, so that the caller reports it (``read_media`` raises naming it) instead of it
-    vanishing; so is a subfolder that cannot be listed.
+    Nothing is skipped by name: a scanner must not miss ``.x.jpg`` or a file behind a symlink.
+
+    * Files are yielded as given, whatever their name or extension (content, not names, decides
+      what an image is). A path that does not exist is yielded too, so that the caller reports
+      it (``read_media`` raises naming it) instead of it vanishing.
+    * Folders (a symlink to one included) are walked recursively, depth first, in sorted name
+      order. Hidden entries (names starting with ".") are walked like any other.
+    * Everything in a folder that is not a folder is yielded: files, symlinks to files, and also
+      special files (FIFOs, sockets, devices) and broken symlinks, which ``read_media`` then
+      refuses with an error naming each, without blocking on a FIFO. A subfolder that cannot be
+      listed is yielded as well, so that the caller reports it.
+    * Symlinked folders are followed, even out of the tree, once the tree they are met in has
+      been walked: a folder reachable both directly and through a link is reported under its
+      real path. Loops are cut: every folder entered is remembered by its
+      ``(st_dev, st_ino)``, and a folder already entered, in this call, through any path, is not
+      entered again. That is not an error, since its files were already yielded once; so a
+      folder given twice, or a link to a folder already walked, adds nothing.
+
+    The walk is iterative (no recursion limit on deep trees) and lazy.
     """
+    seen: set[tuple[int, int]] = set()
     for path in paths:
         if path.is_dir():
-            yield from _walk(path)
+            yield from _walk(path, seen)
         else:
             yield path
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+_FILE: Final = 0  # anything that is not a folder: yielded for read_media to read or refuse
+_FOLDER: Final = 1  # a real folder: walked in place
+_LINKED_FOLDER: Final = 2  # a symlink to a folder: walked once the tree it is met in is done
+
+
+def _walk(root: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
+    """Files under ``root``, as described in :func:`iter_media_paths`."""
+    linked = deque([root])  # folders to walk: root, then the symlinked folders met, in order
+    while linked:
+        top = linked.popleft()
+        stack = [iter([(top, _FOLDER)])]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            path, kind = item
+            if kind == _FILE:
+                yield path
+            elif kind == _LINKED_FOLDER:
+                linked.append(path)
+            else:
+                entries = _list_folder(path, seen)
+                if entries is None:
+                    yield path  # Unreadable: let the caller's read_media report it.
+                else:
+                    stack.append(iter(entries))
+
+
+def _list_folder(folder: Path, seen: set[tuple[int, int]]) -> list[tuple[Path, int]] | None:
+    """Sorted ``(path, kind)`` entries; ``[]`` if entered before; None if it cannot be listed."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        return []
+    seen.add(key)
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda entry: entry.name)
     except OSError:
-        yield folder  # Unreadable: let the caller's read_media report it.
-        return
+        return None
+    listed: list[tuple[Path, int]] = []
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        path = folder / entry.name
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk(path)
-            elif entry.is_file(follow_symlinks=True):
-                yield path
+                kind = _FOLDER
+            elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
+                kind = _LINKED_FOLDER
+            else:
+                kind = _FILE  # a file, special file or broken link: read_media decides
         except OSError:
-            continue
+            kind = _FILE  # cannot tell: read_media reports what is wrong with it
+        listed.append((folder / entry.name, kind))
+    return listed

@@ -25,6 +25,7 @@ good hashes and reports the bad lines instead.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,12 @@ _PREFIXES: Final[dict[str, tuple[str, ...]]] = {
 }
 _CANONICAL: Final = {name: kind for kind, names in _PREFIXES.items() for name in names}
 _GENERIC_COLUMNS: Final = ("hash", "signal", "value")
+
+
+def _hash_column_names(signal_type: str) -> frozenset[str]:
+    """Header names (lowercase, stripped) read_csv_list takes as the hash column of a list."""
+    return frozenset((*_PREFIXES[signal_type], *_GENERIC_COLUMNS))
+
 
 #: Errors kept in memory (the rest are only counted): a 10M-line list of the wrong type must
 #: not become 10M error objects.
@@ -238,9 +245,16 @@ class _Errors:
         self.path = path
         self.kept: list[LineError] = []
         self.count = 0
+        self._override: tuple[int, str] | None = None
+
+    def override(self, line: int, message: str) -> None:
+        """Report ``message`` instead of whatever error ``line`` has (a clearer diagnosis)."""
+        self._override = (line, message)
 
     def add(self, line: int, message: str) -> None:
         self.count += 1
+        if self._override is not None and self._override[0] == line:
+            message = self._override[1]
         if len(self.kept) < MAX_KEPT_ERRORS:
             self.kept.append(LineError(self.path, line, message))
 
@@ -484,7 +498,9 @@ def read_text_list(path: Path, signal_type: str, *, skip_invalid: bool = False) 
     """Read a text hash list (threatexchange file-exchange format, see the module docstring).
 
     Raises HashListError naming the bad lines, unless ``skip_invalid``: then the good hashes
-    come back with the errors. An empty list is valid.
+    come back with the errors. An empty list is valid. A file whose first line (past blanks and
+    comments) has a comma is taken for a CSV list given as text: the error on that line says
+    so, and to import it as CSV.
     """
     nbytes = _nbytes(signal_type)
     name = str(path)
@@ -492,10 +508,20 @@ def read_text_list(path: Path, signal_type: str, *, skip_invalid: bool = False) 
         size = os.fstat(stream.fileno()).st_size
         # Each hash takes at least its digits and a newline (the last line may lack one).
         parser = _TextParser(signal_type, name, size // (2 * nbytes + 1) + 1)
-        head = stream.read(2)
-        if head in (b"\xff\xfe", b"\xfe\xff"):
+        head = stream.read(1 << 16)
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
             parser.errors.add(1, "file is UTF-16 text; save it as UTF-8 or ASCII")
             return _finish(signal_type, parser.out, parser.errors, skip_invalid)
+        first = _first_content_line(head)
+        if first is not None and b"," in first[1]:
+            shown = first[1].decode("utf-8", "replace")
+            if len(shown) > 60:
+                shown = shown[:57] + "..."
+            parser.errors.override(
+                first[0],
+                f"this looks like a CSV file ({shown!r}), not a text list of one hash per "
+                "line: import it as a CSV list (--format csv)",
+            )
         stream.seek(0)
         for first_line, chunk in _line_chunks(stream, _BLOCK):
             if chunk is None:
@@ -571,7 +597,7 @@ def _read_header(
     names = [cell.strip() for cell in row]
     shown = ",".join(names)
     lowered = [n.lower() for n in names]
-    wanted = {*_PREFIXES[signal_type], *_GENERIC_COLUMNS}
+    wanted = _hash_column_names(signal_type)
     matches = [i for i, n in enumerate(lowered) if n in wanted]
     if not matches:
         message = (
@@ -690,6 +716,18 @@ def iter_csv_metadata(
 # --------------------------------------------------------------------------- format and dispatch
 
 
+def _first_content_line(head: bytes) -> tuple[int, bytes] | None:
+    """``(1-based line number, stripped line)`` of the first line of ``head`` that is neither
+    blank nor a comment, numbered as read_text_list does (LF only; a UTF-8 BOM is dropped)."""
+    if head.startswith(_UTF8_BOM):
+        head = head[len(_UTF8_BOM) :]
+    for number, raw in enumerate(head.split(b"\n"), start=1):
+        line = raw.strip()
+        if line and not line.startswith(b"#"):
+            return number, line
+    return None
+
+
 def _header_names() -> frozenset[bytes]:
     return frozenset(n.encode() for n in (*_CANONICAL, *_GENERIC_COLUMNS))
 
@@ -703,7 +741,7 @@ def sniff_format(path: Path) -> str:
     if head.startswith(_UTF8_BOM):
         head = head[len(_UTF8_BOM) :]
     names = _header_names()
-    for raw in head.splitlines():
+    for raw in head.splitlines():  # CR alone ends a line too: csv reads such files
         line = raw.strip()
         if not line or line.startswith(b"#"):
             continue
@@ -772,26 +810,32 @@ def write_csv_list(
 ) -> None:
     """Write a CSV list: header ``signal_type,<columns...>``, then one row per hash.
 
-    ``metadata(i)`` gives row i's values; only ``columns`` are written (missing or None values
-    are empty cells), so the caller chooses what leaves the bank. ``header=False`` appends more
-    rows to a list already started (a bank exported segment by segment). Open ``out`` with
-    ``newline=""``.
+    ``metadata(i)`` gives row i's values; only ``columns`` are written, so the caller chooses
+    what leaves the bank. Values are written as :func:`_csv_cell` says: strings as they are,
+    None or missing as an empty cell, anything else (numbers, booleans, lists, dicts) as compact
+    JSON. ``header=False`` appends more rows to a list already started (a bank exported segment
+    by segment). Open ``out`` with ``newline=""``.
+
+    A metadata column named like another signal type (``md5`` in a pdq list) is written as it
+    is: :func:`read_csv_list` reads it back as metadata. One that read_csv_list would take for
+    this list's hash column (its signal type's names, ``hash``, ``signal`` or ``value``, in any
+    case) is written under a header with ``_meta`` appended (``hash_meta``; ``hash_meta2`` and
+    so on if that name is taken too), so the file reads back with the right hashes and the value
+    kept under the new name. Empty names, names with surrounding whitespace and duplicates raise
+    ValueError.
     """
     arr = _as_hashes(signal_type, hashes)
     cols = list(columns)
-    reserved = {*_CANONICAL, *_GENERIC_COLUMNS}
     seen: set[str] = set()
     for c in cols:
         if not c.strip() or c != c.strip():
             raise ValueError(f"CSV column name {c!r} is empty or has surrounding whitespace")
-        if c.lower() in reserved:
-            raise ValueError(f"CSV column name {c!r} would be read back as a hash column")
         if c in seen:
             raise ValueError(f"CSV column {c!r} given twice")
         seen.add(c)
     writer = csv.writer(out, lineterminator="\n")
     if header:
-        writer.writerow([signal_type, *cols])
+        writer.writerow([signal_type, *_csv_header_names(signal_type, cols)])
     for b in range(0, int(arr.shape[0]), _BATCH):
         text = hex_lines(arr[b : b + _BATCH]).decode("ascii")
         if not cols:
@@ -800,5 +844,33 @@ def write_csv_list(
         rows = []
         for i, hexed in enumerate(text.splitlines(), start=b):
             values = metadata(i) if metadata is not None else {}
-            rows.append([hexed, *("" if (v := values.get(c)) is None else str(v) for c in cols)])
+            rows.append([hexed, *(_csv_cell(values.get(c)) for c in cols)])
         writer.writerows(rows)
+
+
+def _csv_header_names(signal_type: str, columns: list[str]) -> list[str]:
+    """``columns`` as written in the header: those read_csv_list would take for the hash column
+    get ``_meta`` appended (then a number, until the name is unused)."""
+    reserved = _hash_column_names(signal_type) | {signal_type}
+    taken = {c.lower() for c in columns} | reserved
+    names = []
+    for c in columns:
+        if c.lower() in reserved:
+            base = f"{c}_meta"
+            name, n = base, 2
+            while name.lower() in taken:
+                name, n = f"{base}{n}", n + 1
+            taken.add(name.lower())
+            c = name
+        names.append(c)
+    return names
+
+
+def _csv_cell(value: Any) -> str:
+    """One metadata value as a CSV cell: str as is, None as empty, anything else as compact
+    JSON (``["a","b"]``, ``{"k":1}``, ``3``, ``true``); what JSON cannot hold goes through str."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
