@@ -28,6 +28,10 @@ from PIL import Image
 from threatexchange.signal_type.pdq import pdq_hasher
 
 from gardien.hashing import hash_bytes, hash_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.hashing_fixtures import near_duplicate, scene
+
 from gardien.media import decode_image, read_media
 
 T = TypeVar("T")
@@ -126,22 +130,33 @@ def main(argv: list[str] | None = None) -> int:
         f"mean {sum(bits) / len(bits):.3f} bits, identical {bits.count(0)}/{len(bits)}, "
         f"quality identical {same_quality}/{len(bits)}"
     )
-    near.sort()
-    within = sum(d <= 31 for d in near)
-    print(
-        f"  Near-duplicates (half size, JPEG q40) vs original: within 31 bits {within}/{len(near)}, "
-        f"median {near[len(near) // 2]}, p95 {near[int(len(near) * 0.95)]}, max {near[-1]} bits"
-    )
+    print("  Near-duplicates (half size, JPEG q40) against their originals, PDQ bits apart:")
+    report_near("textured (noise, stripes)", near)
+    scenes = [scene(1000 + i, (args.width, args.height)) for i in range(len(paths))]
+    report_near("scenes (shapes, gradients)", [near_pixels_distance(p) for p in scenes])
     return 0
 
 
-def near_duplicate_distance(path: Path, original: str) -> int:
-    """PDQ distance between an image and its half-size, JPEG quality 40 copy."""
-    image = Image.open(path).convert("RGB")
-    small = image.resize((image.width // 2, image.height // 2), Image.Resampling.BILINEAR)
+def report_near(label: str, distances: list[int]) -> None:
+    distances = sorted(distances)
+    within = sum(d <= 31 for d in distances)
+    print(
+        f"    {label:<28} within 31: {within}/{len(distances)}, "
+        f"median {distances[len(distances) // 2]}, p95 {distances[int(len(distances) * 0.95)]}, "
+        f"max {distances[-1]}"
+    )
+
+
+def near_pixels_distance(pixels: npt.NDArray[np.uint8]) -> int:
     out = io.BytesIO()
-    small.save(out, format="JPEG", quality=40)
-    return hamming(original, hash_bytes(out.getvalue()).pdq)
+    Image.fromarray(pixels).save(out, format="PNG")
+    return hamming(hash_bytes(out.getvalue()).pdq, hash_bytes(near_duplicate(pixels)).pdq)
+
+
+def near_duplicate_distance(path: Path, original: str) -> int:
+    """PDQ distance between an image file and its half-size, JPEG quality 40 copy."""
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    return hamming(original, hash_bytes(near_duplicate(pixels)).pdq)
 
 
 if __name__ == "__main__":
