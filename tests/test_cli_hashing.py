@@ -234,3 +234,18 @@ def test_an_allow_listed_rotation_does_not_clear_the_image_itself(
     (record,) = _records(_run("match", "--dihedral", str(image)))
     assert [(m["bank"], m["distance"]) for m in record["matches"]] == [("blk", 0)]
     assert [m["hash"] for m in record["allowed_by"]] == [rotated]
+
+
+def test_unletterbox_finds_a_copy_with_bars(home: Path, tmp_path: Path) -> None:
+    pixels = scene(10)
+    save(pixels, tmp_path / "known.png")
+    assert (
+        _run("bank", "import", "img", str(tmp_path / "known.png"), "--type", "pdq").exit_code == 0
+    )
+    barred = np.zeros((pixels.shape[0] + 120, pixels.shape[1], 3), np.uint8)
+    barred[60:-60] = pixels  # black bars above and below, as a re-post adds
+    upload = save(barred, tmp_path / "upload.png")
+    (plain,) = _records(_run("match", str(upload)))
+    assert plain["matches"] == []
+    (cropped,) = _records(_run("match", "--unletterbox", str(upload)))
+    assert [m["distance"] for m in cropped["matches"]] == [0]

@@ -29,7 +29,13 @@ from gardien.hashing.banks import (
     check_options,
     nearest_first,
 )
-from gardien.hashing.hashers import ImageHashes, hash_bytes, pdq_dihedral_of_pixels
+from gardien.hashing.hashers import (
+    ImageHashes,
+    hash_bytes,
+    pdq_dihedral_of_pixels,
+    pdq_of_pixels,
+    unletterbox,
+)
 from gardien.hashing.signals import SIGNAL_BYTES, HashListError, LineError, read_text_list
 from gardien.hashing.store import KINDS, SIGNAL_TYPES, UNSET
 from gardien.home import gardien_home
@@ -502,6 +508,9 @@ def bank_sync(
     help="PDQ distance for every bank, instead of each bank's own (default 31).",
 )
 @click.option("--dihedral", is_flag=True, help="Also match images' 8 rotations and flips.")
+@click.option(
+    "--unletterbox", "unletterboxed", is_flag=True, help="Also match images with borders cropped."
+)
 @_home_option
 def match(
     paths: tuple[Path, ...],
@@ -509,6 +518,7 @@ def match(
     signal_type: str,
     threshold: int | None,
     dihedral: bool,
+    unletterboxed: bool,
     home: Path | None,
 ) -> None:
     """Match images (PATH...) or a hash list (--hashes FILE) against the enabled banks."""
@@ -535,7 +545,7 @@ def match(
         if hash_file_:
             failed, matched, total = _match_hashes(matcher, hash_file_, signal_type)
         else:
-            failed, matched, total = _match_images(matcher, list(paths), dihedral)
+            failed, matched, total = _match_images(matcher, list(paths), dihedral, unletterboxed)
     click.echo(f"{matched} of {total} inputs matched; {failed} errors", err=True)
     if failed:
         sys.exit(1)
@@ -558,7 +568,9 @@ def _match_hashes(matcher: BankMatcher, path: Path, signal_type: str) -> tuple[i
     return listed.error_count, matched, total
 
 
-def _match_images(matcher: BankMatcher, paths: list[Path], dihedral: bool) -> tuple[int, int, int]:
+def _match_images(
+    matcher: BankMatcher, paths: list[Path], dihedral: bool, unletterboxed: bool
+) -> tuple[int, int, int]:
     files = _paths(paths)
     failed = matched = 0
     with _progress(files, "matching") as bar:
@@ -566,7 +578,7 @@ def _match_images(matcher: BankMatcher, paths: list[Path], dihedral: bool) -> tu
         for path in bar:
             try:
                 data = read_media(path)
-                hashes = _hash_for_match(data, path, dihedral)
+                hashes = _hash_for_match(data, path, dihedral, unletterboxed)
             except MediaError as exc:
                 click.echo(dumps({"path": str(path), "error": str(exc)}))
                 failed += 1
@@ -579,12 +591,23 @@ def _match_images(matcher: BankMatcher, paths: list[Path], dihedral: bool) -> tu
     return failed, matched, len(files)
 
 
-def _hash_for_match(data: bytes, path: Path, dihedral: bool) -> tuple[ImageHashes, list[str]]:
+def _hash_for_match(
+    data: bytes, path: Path, dihedral: bool, unletterboxed: bool
+) -> tuple[ImageHashes, list[str]]:
+    """The image's hashes, plus the PDQ of its variants: rotations and flips, and the image
+    with uniform borders cropped (only where there were borders, and of usable quality)."""
     hashes = hash_bytes(data, name=str(path))
     variants: list[str] = []
-    if dihedral:
+    if dihedral or unletterboxed:
         pixels = decode_image(data, name=str(path))
-        variants = [h for h, _ in pdq_dihedral_of_pixels(pixels)[1:]]
+        if dihedral:
+            variants += [h for h, _ in pdq_dihedral_of_pixels(pixels)[1:]]
+        if unletterboxed:
+            cropped = unletterbox(pixels)
+            if cropped.shape != pixels.shape and min(cropped.shape[:2]) >= 16:
+                value, quality = pdq_of_pixels(np.ascontiguousarray(cropped))
+                if quality >= MIN_PDQ_QUALITY:
+                    variants.append(value)
     return hashes, variants
 
 
