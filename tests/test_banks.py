@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from gardien.hashing import exchange
 from gardien.hashing.banks import HashBanks
+from gardien.hashing.exchange import ExchangeBatch, ExchangeSignal
 from gardien.hashing.hashers import hash_bytes, hash_file
 from gardien.hashing.index import HashIndexError
 from gardien.hashing.signals import HashListError
@@ -180,6 +185,124 @@ def test_sync_from_the_file_exchange_replaces_on_each_full_fetch(
     assert banks.get("synced").count == 2
     assert banks.matcher().match("pdq", stored[:1])[0].matches == []
     assert banks.store.get_sync("synced") is not None
+
+
+def _signal(value: str, record: str, *, deleted: bool = False) -> ExchangeSignal:
+    return ExchangeSignal("pdq", value, deleted, {"record": record, "entry_id": record})
+
+
+def _fake_exchange(
+    monkeypatch: pytest.MonkeyPatch, fetches: list[list[ExchangeBatch]]
+) -> list[dict[str, Any] | None]:
+    """Each sync gets the next list of batches; returns the checkpoints the syncs passed."""
+    passed: list[dict[str, Any] | None] = []
+
+    def fetch(
+        name: str,
+        collab: dict[str, Any],
+        *,
+        credentials: str | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> Iterator[ExchangeBatch]:
+        assert (name, collab) == ("ncmec", {"name": "test"})
+        passed.append(checkpoint)
+        return iter(fetches.pop(0))
+
+    monkeypatch.setattr(exchange, "fetch", fetch)
+    return passed
+
+
+def _matched(banks: HashBanks, value: str) -> list[dict[str, Any]]:
+    query = np.frombuffer(bytes.fromhex(value), np.uint8)[None]
+    return [m.metadata for m in banks.matcher(threshold=0).match("pdq", query)[0].matches]
+
+
+def test_sync_applies_deletions_that_name_only_a_record(
+    banks: HashBanks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h1, h2, h3, h3_new, h4 = (_hex(r) for r in random_hashes(12, 5))
+    passed = _fake_exchange(
+        monkeypatch,
+        [
+            [
+                ExchangeBatch(
+                    [_signal(h1, "r1"), _signal(h2, "r2"), _signal(h3, "r3")],
+                    {"page": 1},
+                    Counter(),
+                    reset=True,
+                    replaced_records=["r1", "r2", "r3"],
+                ),
+                # NCMEC's deletion of entry r2: the record, no hash.
+                ExchangeBatch(
+                    [_signal("", "r2", deleted=True)],
+                    {"page": 2},
+                    Counter(),
+                    replaced_records=["r2"],
+                ),
+            ],
+            [
+                # Entry r3 now holds another hash; r4 is new.
+                ExchangeBatch(
+                    [_signal(h3_new, "r3"), _signal(h4, "r4")],
+                    {"page": 3},
+                    Counter(),
+                    replaced_records=["r3", "r4"],
+                )
+            ],
+        ],
+    )
+    banks.create("fed", "pdq")
+    report = banks.sync("fed", "ncmec", {"name": "test"})
+    assert (report["added"], report["removed"]) == (3, 1)
+    assert banks.get("fed").count == 2
+    assert _matched(banks, h2) == []
+    assert [m["record"] for m in _matched(banks, h1)] == ["r1"]
+
+    report = banks.sync("fed")
+    assert passed == [None, {"page": 2}]
+    assert (report["added"], report["removed"]) == (2, 1)
+    assert banks.get("fed").count == 3
+    assert _matched(banks, h3) == []
+    assert [m["record"] for m in _matched(banks, h3_new)] == ["r3"]
+    assert banks.store.get_sync("fed").checkpoint == {"page": 3}  # type: ignore[union-attr]
+
+    # Compacting carries the records over: later deletions still find their hashes.
+    banks.compact("fed")
+    assert len(banks.store.segments("fed")) == 1
+    _fake_exchange(
+        monkeypatch,
+        [[ExchangeBatch([_signal("", "r1", deleted=True)], None, Counter(), False, ["r1"])]],
+    )
+    assert banks.sync("fed")["removed"] == 1
+    assert _matched(banks, h1) == []
+    assert banks.get("fed").count == 2
+
+
+def test_sync_removes_by_record_and_by_value_counting_each_hash_once(
+    banks: HashBanks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h1, h2 = (_hex(r) for r in random_hashes(13, 2))
+    keys = [f"pdq {h1}", f"pdq {h2}"]  # keyed exchanges: the record names the hash
+    _fake_exchange(
+        monkeypatch,
+        [
+            [
+                ExchangeBatch(
+                    [_signal(h1, keys[0]), _signal(h2, keys[1])], None, Counter(), True, keys
+                ),
+                ExchangeBatch(
+                    [_signal(h1, keys[0], deleted=True)], None, Counter(), False, keys[:1]
+                ),
+                # A deletion naming a hash but no stored record still removes it by value.
+                ExchangeBatch([_signal(h2, "elsewhere", deleted=True)], None, Counter()),
+            ]
+        ],
+    )
+    banks.create("fed", "pdq")
+    report = banks.sync("fed", "ncmec", {"name": "test"})
+    assert (report["added"], report["removed"]) == (2, 2)
+    assert banks.get("fed").count == 0
+    assert _matched(banks, h1) == [] and _matched(banks, h2) == []
 
 
 def test_a_missing_index_file_fails_loudly(banks: HashBanks, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from gardien.hashing.store import (
 )
 from gardien.home import gardien_home
 
-TABLES = {"banks", "segments", "signal_metadata", "tombstones", "sync_state"}
+TABLES = {"banks", "segments", "signal_metadata", "signal_records", "tombstones", "sync_state"}
 
 
 @pytest.fixture
@@ -119,6 +120,95 @@ def test_migrations_downgrade_and_upgrade_again(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert names >= TABLES
+
+
+def test_migration_creates_signal_records_indexed_by_record(store: BankStore) -> None:
+    engine = create_engine(f"sqlite:///{store.db_path}")
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            columns = {c["name"]: c for c in inspector.get_columns("signal_records")}
+            indexes = inspector.get_indexes("signal_records")
+            [fk] = inspector.get_foreign_keys("signal_records")
+            pk = inspector.get_pk_constraint("signal_records")
+    finally:
+        engine.dispose()
+    assert list(columns) == ["segment_id", "position", "record"]
+    assert not any(c["nullable"] for c in columns.values())
+    assert pk["constrained_columns"] == ["segment_id", "position"]
+    assert [(i["name"], i["column_names"]) for i in indexes] == [
+        ("ix_signal_records_record", ["record"])
+    ]
+    assert (fk["referred_table"], fk["options"].get("ondelete")) == ("segments", "CASCADE")
+
+
+def test_upgrade_from_0001_fills_in_records_from_metadata(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    command.upgrade(_alembic_config(f"sqlite:///{home / 'gardien.db'}"), "0001")
+    with _db(home) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        now = "2025-01-01 00:00:00.000000"
+        conn.execute(
+            "INSERT INTO banks (id, name, signal_type, kind, source, category, threshold, "
+            "enabled, description, created_at, updated_at) "
+            "VALUES (1, 'ncmec', 'pdq', 'block', '', '', NULL, 1, '', ?, ?)",
+            (now, now),
+        )
+        conn.execute(
+            "INSERT INTO segments (id, bank_id, file, count, created_at) "
+            "VALUES (1, 1, 'segments/old.npy', 4, ?)",
+            (now,),
+        )
+        conn.executemany(
+            "INSERT INTO signal_metadata (segment_id, position, data) VALUES (1, ?, ?)",
+            [
+                (0, json.dumps({"record": "m1-e1", "entry_id": "e1"})),
+                (1, json.dumps({"note": "no record"})),
+                (2, json.dumps({"record": "m1-é2"})),
+                (3, json.dumps({"record": 7})),
+            ],
+        )
+    with BankStore(home) as store:
+        assert store.record_positions("ncmec", ["m1-e1", "m1-é2", "m1-none"]) == {1: [0, 2]}
+        assert store.get_bank("ncmec").count == 4
+        store.add_segment("ncmec", "segments/new.npy", 1, [(0, {"record": "m1-e1"})])
+        assert store.record_positions("ncmec", ["m1-e1"]) == {1: [0], 2: [0]}
+    with _db(home) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+        assert conn.execute(
+            "SELECT segment_id, position, record FROM signal_records ORDER BY 1, 2"
+        ).fetchall() == [(1, 0, "m1-e1"), (1, 2, "m1-é2"), (2, 0, "m1-e1")]
+
+
+def test_record_backfill_for_other_databases_reads_the_metadata(tmp_path: Path) -> None:
+    path = Path(store_module.__file__).parent / "migrations" / "versions" / "0002_signal_records.py"
+    spec = importlib.util.spec_from_file_location("gardien_migration_0002", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    home = tmp_path / "home"
+    with BankStore(home) as store:
+        store.create_bank("b", "md5")
+        s1 = store.add_segment("b", "segments/1.npy", 3)
+        s2 = store.add_segment("b", "segments/2.npy", 2)
+    with _db(home) as conn:
+        conn.executemany(
+            "INSERT INTO signal_metadata (segment_id, position, data) VALUES (?, ?, ?)",
+            [
+                (s1.id, 0, json.dumps({"record": "a"})),
+                (s1.id, 2, json.dumps({"record": 2})),
+                (s2.id, 1, json.dumps({"record": "b"})),
+            ],
+        )
+    engine = create_engine(f"sqlite:///{home / 'gardien.db'}")
+    try:
+        with engine.begin() as conn:
+            migration._backfill_rows(conn)
+    finally:
+        engine.dispose()
+    with BankStore(home) as store:
+        assert store.record_positions("b", ["a", "b", "2"]) == {s1.id: [0], s2.id: [1]}
 
 
 def test_database_from_an_unknown_revision_is_refused(tmp_path: Path) -> None:
@@ -409,11 +499,16 @@ def test_remove_segment(store: BankStore) -> None:
     store.create_bank("a", "md5")
     keep = store.add_segment("a", "segments/keep.npy", 2, [(0, {"k": 1})])
     gone = store.add_segment("a", "segments/gone.npy", 3, [(1, {"g": 1})])
+    store.add_segment("a", "segments/rec.npy", 2, [(0, {"record": "r"}), (1, {"record": "s"})])
+    rec = store.segments()[-1]
     store.add_tombstones(gone.id, [0])
     assert store.remove_segment(gone.id) == "segments/gone.npy"
+    assert store.remove_segment(rec.id) == "segments/rec.npy"
     assert store.segments() == [keep]
     assert store.get_bank("a").count == 2
     assert _rows(store.home, "signal_metadata") == 1
+    assert _rows(store.home, "signal_records") == 0
+    assert store.record_positions("a", ["r", "s"]) == {}
     assert _rows(store.home, "tombstones") == 0
     with pytest.raises(BankError, match=f"no segment with id {gone.id}"):
         store.remove_segment(gone.id)
@@ -421,6 +516,59 @@ def test_remove_segment(store: BankStore) -> None:
         store.tombstones(gone.id)
     # Ids are never reused: a stale (segment id, position) cannot name a new segment's hash.
     assert store.add_segment("a", "segments/new.npy", 1).id > gone.id
+
+
+def test_records_in_metadata_are_indexed_by_record(
+    store: BankStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "BATCH_ROWS", 3)  # records go in batch by batch
+    store.create_bank("ncmec", "pdq")
+    store.create_bank("other", "pdq")
+    rows: list[tuple[int, dict[str, Any]]] = [
+        (0, {"record": "r1", "entry_id": "e1"}),
+        (1, {"record": "r2"}),
+        (2, {"note": "no record"}),
+        (3, {"record": "r1"}),  # an entry with several fingerprints
+        (4, {"record": 5}),  # not a string: metadata only
+        (6, {"record": "r3"}),
+    ]
+    s1 = store.add_segment("ncmec", "segments/1.npy", 7, iter(rows))
+    s2 = store.add_segment("ncmec", "segments/2.npy", 2, [(1, {"record": "r2"})])
+    store.add_segment("other", "segments/o.npy", 1, [(0, {"record": "r1"})])
+    assert _rows(store.home, "signal_records") == 6
+    assert store.metadata(s1.id, [4]) == {4: {"record": 5}}
+
+    assert store.record_positions("ncmec", ["r1"]) == {s1.id: [0, 3]}
+    assert store.record_positions("ncmec", iter(["r2", "r3", "r2", "nope"])) == {
+        s1.id: [1, 6],
+        s2.id: [1],
+    }
+    assert store.record_positions("ncmec", []) == {}
+    assert store.record_positions("ncmec", ["5", "no record"]) == {}
+    with pytest.raises(BankError, match="no bank named 'missing'"):
+        store.record_positions("missing", ["r1"])
+    with pytest.raises(BankError, match="record must be a string"):
+        store.record_positions("ncmec", [5])  # type: ignore[list-item]
+    with store.transaction() as conn:
+        assert store.record_positions("other", ["r1", "r2"], conn=conn) == {s2.id + 1: [0]}
+
+
+def test_record_positions_of_many_records_is_chunked(store: BankStore) -> None:
+    store.create_bank("big", "md5")
+    n = 1_234
+    segment = store.add_segment(
+        "big", "segments/big.npy", n, ((i, {"record": f"r{i}"}) for i in range(n))
+    )
+    wanted = [f"r{i}" for i in range(n - 1, -1, -2)] + ["absent"]
+    assert store.record_positions("big", wanted) == {segment.id: list(range(1, n, 2))}
+
+
+def test_failing_metadata_stores_no_records(store: BankStore) -> None:
+    store.create_bank("b", "md5")
+    with pytest.raises(BankError, match="gives a position twice"):
+        store.add_segment("b", "segments/s.npy", 5, [(0, {"record": "r"}), (0, {"record": "r"})])
+    assert _rows(store.home, "signal_records") == 0
+    assert store.record_positions("b", ["r"]) == {}
 
 
 # --- tombstones -----------------------------------------------------------------------------
@@ -463,9 +611,9 @@ def test_tombstone_out_of_range_is_refused_and_nothing_stored(store: BankStore) 
 def test_remove_bank_cascades_and_returns_files(store: BankStore) -> None:
     store.create_bank("gone", "pdq")
     store.create_bank("kept", "pdq")
-    g1 = store.add_segment("gone", "segments/g1.npy", 3, [(0, {"a": 1}), (2, {"b": 2})])
-    store.add_segment("gone", "segments/g2.npy", 2, [(1, {"c": 3})])
-    k1 = store.add_segment("kept", "segments/k1.npy", 2, [(0, {"k": 1})])
+    g1 = store.add_segment("gone", "segments/g1.npy", 3, [(0, {"a": 1}), (2, {"record": "r"})])
+    store.add_segment("gone", "segments/g2.npy", 2, [(1, {"record": "r"})])
+    k1 = store.add_segment("kept", "segments/k1.npy", 2, [(0, {"record": "r"})])
     store.add_tombstones(g1.id, [1])
     store.add_tombstones(k1.id, [1])
     store.set_sync("gone", "ncmec", {"c": 1}, {"t": 5})
@@ -475,6 +623,8 @@ def test_remove_bank_cascades_and_returns_files(store: BankStore) -> None:
     assert [b.name for b in store.list_banks()] == ["kept"]
     assert store.segments() == [k1]
     assert _rows(store.home, "signal_metadata") == 1
+    assert _rows(store.home, "signal_records") == 1
+    assert store.record_positions("kept", ["r"]) == {k1.id: [0]}
     assert _rows(store.home, "tombstones") == 1
     assert _rows(store.home, "sync_state") == 1
     assert store.get_bank("kept").count == 1

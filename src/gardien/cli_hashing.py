@@ -80,6 +80,21 @@ def _progress(items: Sequence[T], label: str) -> Any:
     )
 
 
+class _Stage:
+    """A progress bar for a fixed number of steps, closed when the last one is done."""
+
+    def __init__(self, label: str, steps: int) -> None:
+        self._bar = _progress(range(steps), label)
+        self._bar.__enter__()
+        self._left = steps
+
+    def __call__(self, done: int) -> None:
+        self._bar.update(done)
+        self._left -= done
+        if self._left <= 0:
+            self._bar.__exit__(None, None, None)
+
+
 def _paths(paths: Sequence[Path]) -> list[Path]:
     return list(iter_media_paths(paths))
 
@@ -250,6 +265,7 @@ def bank_import(
                     skip_invalid=skip_invalid,
                     progress=bar.update,
                     create=create,
+                    indexing=lambda steps: _Stage("indexing", steps),
                 )
         except HashListError as exc:
             _echo_errors(exc.errors, exc.total)

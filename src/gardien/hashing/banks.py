@@ -21,7 +21,14 @@ from numpy.typing import NDArray
 
 from gardien.hashing import exchange
 from gardien.hashing.hashers import hash_file
-from gardien.hashing.index import DigestIndex, HashIndexError, Hits, PdqIndex, remove_index_files
+from gardien.hashing.index import (
+    TABLES,
+    DigestIndex,
+    HashIndexError,
+    Hits,
+    PdqIndex,
+    remove_index_files,
+)
 from gardien.hashing.signals import (
     MAX_KEPT_ERRORS,
     SIGNAL_BYTES,
@@ -164,8 +171,10 @@ def nearest_first(matches: Iterable[Match]) -> list[Match]:
     return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.hash))
 
 
-def _build(signal_type: str, hashes: NDArray[np.uint8]) -> Index:
-    return PdqIndex.build(hashes) if signal_type == "pdq" else DigestIndex.build(hashes)
+def _build(signal_type: str, hashes: NDArray[np.uint8], progress: Progress | None = None) -> Index:
+    if signal_type == "pdq":
+        return PdqIndex.build(hashes, progress)
+    return DigestIndex.build(hashes)
 
 
 def _open(signal_type: str, directory: Path, stem: str) -> Index:
@@ -230,7 +239,9 @@ class HashBanks:
 
     # -- adding and removing
 
-    def _write_segment(self, bank: Bank, hashes: NDArray[np.uint8]) -> str:
+    def _write_segment(
+        self, bank: Bank, hashes: NDArray[np.uint8], progress: Progress | None = None
+    ) -> str:
         """Build and save an index for ``hashes``; the caller records it or removes it."""
         width = SIGNAL_BYTES[bank.signal_type]
         if hashes.ndim != 2 or hashes.shape[1] != width or hashes.dtype != np.uint8:
@@ -242,7 +253,7 @@ class HashBanks:
         file = f"segments/{stem}"
         directory, _ = self._paths(file)
         try:
-            _build(bank.signal_type, hashes).save(directory, stem)
+            _build(bank.signal_type, hashes, progress).save(directory, stem)
         except BaseException:
             remove_index_files(directory, stem)
             raise
@@ -278,13 +289,16 @@ class HashBanks:
         skip_invalid: bool = False,
         progress: Progress | None = None,
         create: dict[str, Any] | None = None,
+        indexing: Callable[[int], Progress] | None = None,
     ) -> ImportReport:
         """Import hash lists (text or CSV) and images into one new segment, all or nothing.
 
         Everything is read and checked before anything is written: one bad line or unusable
         image imports nothing (and every problem is reported), unless ``skip_invalid``.
         ``create`` holds the options of a bank to create in the same transaction if it does
-        not exist; given for an existing bank, they must agree with it.
+        not exist; given for an existing bank, they must agree with it. ``progress`` is told of
+        each image hashed; ``indexing(steps)``, if given, returns a callback told of each step
+        of building the index.
         """
         bank = self._bank_for_import(bank_name, create)
         inputs = [self._read_list(bank, path, format) for path in lists]
@@ -296,7 +310,10 @@ class HashBanks:
             raise HashListError(errors[:MAX_KEPT_ERRORS], error_count)
         width = SIGNAL_BYTES[bank.signal_type]
         hashes = np.concatenate([i.hashes for i in inputs] or [np.empty((0, width), np.uint8)])
-        file = self._write_segment(bank, hashes) if hashes.shape[0] else None
+        file = None
+        if hashes.shape[0]:
+            step = indexing(TABLES) if indexing and bank.signal_type == "pdq" else None
+            file = self._write_segment(bank, hashes, step)
         try:
             with self.store.transaction():
                 if bank.id < 0:
@@ -540,7 +557,9 @@ class HashBanks:
         unless ``allow_empty`` (a truncated feed must not silently empty a bank). The
         checkpoint is reused only for the same exchange and collaboration. Each batch is
         applied in one transaction with its checkpoint, so an interrupted sync resumes where
-        the last committed batch ended.
+        the last committed batch ended. A batch first drops every hash of the records it
+        replaces (``replaced_records``: how deletions that name no hash, such as NCMEC's, are
+        applied) and every stored copy of the deleted hashes it names, then adds its hashes.
         """
         bank = self.store.get_bank(bank_name)
         state = self.store.get_sync(bank.name)
@@ -579,23 +598,43 @@ class HashBanks:
                     f"{bank.name!r} (skipped: {skipped or 'none'}); refusing to empty it. "
                     "Pass allow_empty (--allow-empty) if the list really is empty now"
                 )
+            # The index is built before the transaction, so other writers are not held up.
+            fresh = _to_array(bank.signal_type, [sig.value for sig in kept])
+            file = self._write_segment(bank, fresh) if kept else None
             stale: list[Segment] = []
-            with self.store.transaction():
-                if batch.reset:
-                    removed += self.store.get_bank(bank.name).count
-                    stale = self.store.segments(bank.name)
-                    for segment in stale:
-                        self.store.remove_segment(segment.id)
-                gone = [sig.value for sig in mine if sig.deleted]
-                if gone and not batch.reset:
-                    removed += self.remove_hashes(bank.name, _to_array(bank.signal_type, gone))
-                self.add_hashes(
-                    bank.name,
-                    _to_array(bank.signal_type, [sig.value for sig in kept]),
-                    ((i, sig.metadata) for i, sig in enumerate(kept) if sig.metadata),
-                )
-                added += len(kept)
-                self.store.set_sync(bank.name, exchange_name, collab, batch.checkpoint)
+            try:
+                with self.store.transaction():
+                    if batch.reset:
+                        removed += self.store.get_bank(bank.name).count
+                        stale = self.store.segments(bank.name)
+                        for segment in stale:
+                            self.store.remove_segment(segment.id)
+                    else:
+                        # By record first: NCMEC deletions name only the entry, with no hash.
+                        removed += self._remove_records(bank.name, batch.replaced_records)
+                        gone = [
+                            sig.value
+                            for sig in mine
+                            if sig.deleted and exchange.is_valid_signal(bank.signal_type, sig.value)
+                        ]
+                        if gone:
+                            # Tombstones already set above are not counted again.
+                            removed += self.remove_hashes(
+                                bank.name, _to_array(bank.signal_type, gone)
+                            )
+                    if file:
+                        self.store.add_segment(
+                            bank.name,
+                            file,
+                            len(kept),
+                            ((i, sig.metadata) for i, sig in enumerate(kept) if sig.metadata),
+                        )
+                    self.store.set_sync(bank.name, exchange_name, collab, batch.checkpoint)
+            except BaseException:
+                if file:
+                    self._remove_files(file)
+                raise
+            added += len(kept)
             for segment in stale:
                 self._remove_files(segment.file)
         return {
@@ -605,6 +644,16 @@ class HashBanks:
             "removed": removed,
             "skipped": skipped,
         }
+
+    def _remove_records(self, bank_name: str, records: Sequence[str]) -> int:
+        """Tombstone every hash of these exchange records; returns how many were not already."""
+        removed = 0
+        if not records:
+            return removed
+        with self.store.transaction():
+            for segment_id, positions in self.store.record_positions(bank_name, records).items():
+                removed += self.store.add_tombstones(segment_id, positions)
+        return removed
 
     # -- matching
 

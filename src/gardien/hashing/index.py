@@ -172,8 +172,13 @@ class PdqIndex:
         return int(self.hashes.nbytes + extra)
 
     @classmethod
-    def build(cls, hashes: NDArray[np.uint8]) -> PdqIndex:
-        """Index ``hashes`` (uint8, shape (n, 32)); positions in results are rows of it."""
+    def build(
+        cls, hashes: NDArray[np.uint8], progress: Callable[[int], None] | None = None
+    ) -> PdqIndex:
+        """Index ``hashes`` (uint8, shape (n, 32)); positions in results are rows of it.
+
+        ``progress`` is called with 1 after each of the 8 tables (about 1.5 s each at 10M).
+        """
         data = _as_hashes(hashes, PDQ_BYTES, "PDQ hashes")
         n = data.shape[0]
         if n >= 2**32 - 1:
@@ -195,6 +200,8 @@ class PdqIndex:
             np.cumsum(
                 np.bincount(ordered >> np.uint32(low_bits), minlength=1 << bits), out=dirs[j, 1:]
             )
+            if progress:
+                progress(1)
         return cls(data, (ids, keys, dirs), bits)
 
     def save(self, directory: Path, stem: str) -> None:

@@ -2,8 +2,10 @@
 
 The hashes live in memory-mappable numpy files ("segments") under the home directory; this store
 keeps what describes them: the banks, which segment files belong to which bank, per-hash metadata
-(position within a segment → a JSON object), tombstones (single hashes removed without rewriting
-a segment) and the sync state of banks fed by an exchange.
+(position within a segment → a JSON object), the exchange record each synced hash came from (its
+metadata's ``"record"``, indexed so that a deletion naming only the record can be applied),
+tombstones (single hashes removed without rewriting a segment) and the sync state of banks fed by
+an exchange.
 
 It is SQLite (``home/gardien.db``, WAL) reached through SQLAlchemy Core, its schema made by
 Alembic migrations run on open, so that the same code can later run on PostgreSQL.
@@ -172,6 +174,23 @@ signal_metadata = Table(
         name="fk_signal_metadata_segment_id_segments",
         ondelete="CASCADE",
     ),
+)
+
+signal_records = Table(
+    "signal_records",
+    SCHEMA,
+    Column("segment_id", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("record", Text, nullable=False),
+    PrimaryKeyConstraint("segment_id", "position", name="pk_signal_records"),
+    ForeignKeyConstraint(
+        ["segment_id"],
+        ["segments.id"],
+        name="fk_signal_records_segment_id_segments",
+        ondelete="CASCADE",
+    ),
+    Index("ix_signal_records_record", "record"),
+    sqlite_with_rowid=False,
 )
 
 tombstones = Table(
@@ -680,7 +699,7 @@ class BankStore:
             return self._bank_row(c, name)
 
     def remove_bank(self, name: str, *, conn: Connection | None = None) -> list[str]:
-        """Delete a bank with its segments, metadata, tombstones and sync state.
+        """Delete a bank with its segments, metadata, records, tombstones and sync state.
 
         Returns its segment files (relative to the home): delete them once the transaction has
         committed.
@@ -697,6 +716,7 @@ class BankStore:
             )
             # Explicit, not left to ON DELETE CASCADE: right even where foreign keys are off.
             c.execute(delete(signal_metadata).where(signal_metadata.c.segment_id.in_(seg_ids)))
+            c.execute(delete(signal_records).where(signal_records.c.segment_id.in_(seg_ids)))
             c.execute(delete(tombstones).where(tombstones.c.segment_id.in_(seg_ids)))
             c.execute(delete(segments).where(segments.c.bank_id == bank.id))
             c.execute(delete(sync_state).where(sync_state.c.bank_id == bank.id))
@@ -726,9 +746,10 @@ class BankStore:
     ) -> Segment:
         """Record a segment file of ``count`` hashes, with metadata per position (0-based).
 
-        ``metadata`` is read lazily, :data:`BATCH_ROWS` rows at a time. Segment and metadata
-        are stored together or not at all: if anything fails, including the iterable raising
-        halfway, nothing is stored.
+        ``metadata`` is read lazily, :data:`BATCH_ROWS` rows at a time. A dict whose
+        ``"record"`` is a string (the exchange record the hash came from) is also indexed by that
+        record (:meth:`record_positions`). Segment and metadata are stored together or not at
+        all: if anything fails, including the iterable raising halfway, nothing is stored.
         """
         file = _check_file(file)
         count = _int(count, "segment count")
@@ -760,9 +781,11 @@ class BankStore:
         rows: Iterable[tuple[int, dict[str, Any]]],
     ) -> None:
         sql = _BulkInsert(conn, insert(signal_metadata), ("segment_id", "position", "data"))
+        record_sql = _BulkInsert(conn, insert(signal_records), ("segment_id", "position", "record"))
         encode = _ENCODER.encode
         for chunk in _chunks(rows, BATCH_ROWS):
             params: list[tuple[int, int, str]] = []
+            records: list[tuple[int, int, str]] = []
             for item in chunk:
                 try:
                     position, data = item
@@ -793,6 +816,9 @@ class BankStore:
                         f"metadata at position {pos} of segment {file!r} is not "
                         f"JSON-serialisable: {exc}"
                     ) from None
+                record = data.get("record")
+                if isinstance(record, str):
+                    records.append((sid, pos, record))
             try:
                 sql.execute(params)
             except IntegrityError:
@@ -800,6 +826,8 @@ class BankStore:
                     f"metadata for segment {file!r} gives a position twice "
                     f"(within positions {params[0][1]}..{params[-1][1]})"
                 ) from None
+            # Positions are unique once the metadata went in, so these rows are too.
+            record_sql.execute(records)
 
     def get_segment(self, segment_id: int, *, conn: Connection | None = None) -> Segment:
         with self._read(conn) as c:
@@ -816,11 +844,12 @@ class BankStore:
             return [_segment(row) for row in c.execute(query)]
 
     def remove_segment(self, segment_id: int, *, conn: Connection | None = None) -> str:
-        """Delete a segment with its metadata and tombstones; returns its file (relative to the
-        home), to delete once the transaction has committed."""
+        """Delete a segment with its metadata, records and tombstones; returns its file (relative
+        to the home), to delete once the transaction has committed."""
         with self._write(conn) as c:
             seg = self._segment_row(c, segment_id)
             c.execute(delete(signal_metadata).where(signal_metadata.c.segment_id == seg.id))
+            c.execute(delete(signal_records).where(signal_records.c.segment_id == seg.id))
             c.execute(delete(tombstones).where(tombstones.c.segment_id == seg.id))
             c.execute(delete(segments).where(segments.c.id == seg.id))
             self._touch(c, seg.bank_id)
@@ -893,6 +922,31 @@ class BankStore:
                 for position, data in rows:
                     found[int(position)] = json.loads(data)
         return found
+
+    def record_positions(
+        self, bank_name: str, records: Iterable[str], *, conn: Connection | None = None
+    ) -> dict[int, list[int]]:
+        """Where a bank holds hashes of these exchange records: segment id → sorted positions.
+
+        Records without any hash are left out; tombstoned positions are included.
+        """
+        wanted = sorted({_text(r, "record") for r in records})
+        found: dict[int, list[int]] = {}
+        if not wanted:
+            return found
+        with self._read(conn) as c:
+            bank = self._bank_row(c, bank_name)
+            seg_ids = select(segments.c.id).where(segments.c.bank_id == bank.id)
+            for chunk in _chunks(wanted, QUERY_CHUNK):
+                rows = c.execute(
+                    select(signal_records.c.segment_id, signal_records.c.position).where(
+                        signal_records.c.segment_id.in_(seg_ids),
+                        signal_records.c.record.in_(chunk),
+                    )
+                )
+                for segment_id, position in rows:
+                    found.setdefault(int(segment_id), []).append(int(position))
+        return {sid: sorted(positions) for sid, positions in sorted(found.items())}
 
     # -- sync state
 
