@@ -24,7 +24,8 @@ from gardien.text.normalize import _COMPOSING, FOLD, Folded, fold
         ("(nude:1.3), spread_legs", " nude 1 3 spread legs"),  # SD weights, Danbooru tags
         ("12-year-old, 12 y/o", "12 year old 12 y o"),
         ("n@k3d", "n@k3d"),  # leet symbols survive for the leet view
-        ("裸体の少女、12歳", "裸体の少女 12歳"),  # CJK untouched
+        ("裸体の少女、12歳", "裸体ノ少女 12歳"),  # Han untouched; hiragana read as katakana
+        ("じどう ぽるの", "ジドウ ポルノ"),  # hiragana read as katakana
         ("아이돌", "아이돌"),  # Hangul untouched
         ("👧🏻", "👧"),  # skin tone dropped
     ],

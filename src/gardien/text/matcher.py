@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, pairwise
 
 import ahocorasick
@@ -425,6 +425,17 @@ class Matcher:
                 texts.append(_AGE_LEET.sub(lambda m: m.group().translate(_LEET_I), folded.text))
             result.ages, cut = self._ages(texts, units)
             result.truncated = result.truncated or cut
+            spaced = [u for u in units if u.view.name == "spacing"]
+            if spaced:
+                # "1 0  y e a r  o l d": read the age where the spacing view joined it
+                view = spaced[0].view
+                more, cut = self._ages([view.text], spaced, in_view=True)
+                known = {(a.start, a.end) for a in result.ages}
+                for age in more:
+                    start, end = view.base_span(age.start, age.end)
+                    if (start, end) not in known:
+                        result.ages.append(replace(age, start=start, end=end))
+                result.truncated = result.truncated or cut
         if len(result.hits) > 1 or result.ages:
             result.hits = _prune(result.hits, result.ages)
         return result
@@ -443,6 +454,7 @@ class Matcher:
         )
         glue = view.to_base is None  # words glued together are looked for in same-position views
         pieces: list[tuple[int, int, TermEntry, bool, bool]] = []
+        hangul_ends: set[int] = set()  # where accepted Hangul terms end: 여고생|누드
         for last, entries in matches:
             result.matches += 1
             if result.matches > MAX_MATCHES:
@@ -455,6 +467,9 @@ class Matcher:
                 mode = entry.mode
                 left = mode not in ("word", "prefix") or self._boundary(view, start, n)
                 right = mode not in ("word", "suffix") or self._boundary(view, end, n)
+                hangul = mode == "prefix" and _is_hangul(entry.key[0])
+                if hangul and not left and start in hangul_ends:
+                    left = True  # Korean glues nouns: a term right after another term starts one
                 if not (left and right):
                     if (
                         glue
@@ -469,6 +484,8 @@ class Matcher:
                     continue
                 if not _view_accepts(view, start, end):
                     continue
+                if hangul and len(entry.key) >= 2:
+                    hangul_ends.add(end)
                 yield Hit(entry, start, end, view)
         if len(pieces) > 1:
             glued_view = View("glued", text, view.folded, camel=view.camel)
@@ -591,15 +608,21 @@ class Matcher:
             found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
         return found
 
-    def _ages(self, texts: list[str], units: list[Hit]) -> tuple[list[AgeHit], bool]:
+    def _ages(
+        self, texts: list[str], units: list[Hit], *, in_view: bool = False
+    ) -> tuple[list[AgeHit], bool]:
         """Ages near age units, read in each of ``texts`` (same positions: the normalised text
-        and its leet reading). Windows around the units are merged per language, so each part of
-        a text is searched once per language however many units it holds. The flag says the
-        MAX_AGES limit cut the search short."""
+        and its leet reading; or, ``in_view``, the text of the units' own view). Windows around
+        the units are merged per language, so each part of a text is searched once per language
+        however many units it holds. The flag says the MAX_AGES limit cut the search short."""
         n = len(texts[0])
         windows: dict[str, list[list[int]]] = {}
         for start, end, language in sorted(
-            (*u.view.base_span(u.start, u.end), u.entry.language) for u in units
+            (
+                *((u.start, u.end) if in_view else u.view.base_span(u.start, u.end)),
+                u.entry.language,
+            )
+            for u in units
         ):
             if language not in self.ages:
                 continue
@@ -648,6 +671,10 @@ class Matcher:
 
 #: Shortest term read inside a word made of glued terms.
 _MIN_GLUED = 3
+
+
+def _is_hangul(char: str) -> bool:
+    return "\uac00" <= char <= "\ud7a3"
 
 
 def _glued(

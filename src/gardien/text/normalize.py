@@ -31,6 +31,8 @@ def _fold_one(ch: str) -> str:
     """Fold one character of an NFKD expansion."""
     if ch in _KEEP_MARKS:
         return ch
+    if "\u3041" <= ch <= "\u3096" or ch in "\u309d\u309e":
+        return _fold_one(chr(ord(ch) + 0x60))  # hiragana as katakana: ぽるの is ポルノ
     cat = unicodedata.category(ch)
     if cat in ("Mn", "Me", "Cf", "Cs", "Co", "Cn") or ch in _INVISIBLE_LETTERS:
         return ""

@@ -162,10 +162,16 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
 
 
 _BARE_AGE = re.compile(r"[\s,(\[{、，]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,;|、，。]|$)")
+# "chica de 13", "menina de 12", "ragazza di 13": in Romance languages "of <number>" after a person
+# is an age wherever it stands in the item; a unit after the number makes it a measure.
+_OF_AGE = re.compile(
+    r"\s+(?:de|di|da|del)\s+(\d{1,2})(?![\d.,:/%])(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)"
+)
 
 
 def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
-    """A number standing alone right after a person noun: ``girl, 12``, ``Mädchen (12)``.
+    """A number standing alone right after a person noun: ``girl, 12``, ``Mädchen (12)``, or
+    after "of" in Romance languages: ``chica de 13``.
 
     Read only where it ends a comma-list item, so ``girl, 2 dogs`` is a count and ``girl:1.2`` a
     weight, not an age. The text after the noun is read without invisible characters and in
@@ -175,7 +181,8 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
     for hit in f.of("person"):
         _, end = hit.original_span
         tail = "".join(c for c in f.original[end : end + 40] if FOLD[ord(c)] != "")
-        m = _BARE_AGE.match(unicodedata.normalize("NFKC", tail))
+        tail = unicodedata.normalize("NFKC", tail)
+        m = _BARE_AGE.match(tail) or _OF_AGE.match(tail)
         if m is None:
             continue
         raw = m.group(1)
