@@ -17,6 +17,7 @@ from gardien.hashing.exchange import ExchangeBatch, ExchangeSignal
 from gardien.hashing.hashers import hash_bytes, hash_file
 from gardien.hashing.index import HashIndexError
 from gardien.hashing.signals import HashListError
+from gardien.hashing.store import BankError
 from tests.hashing_fixtures import (
     flip_bits,
     near_duplicate,
@@ -303,6 +304,52 @@ def test_sync_removes_by_record_and_by_value_counting_each_hash_once(
     assert (report["added"], report["removed"]) == (2, 2)
     assert banks.get("fed").count == 0
     assert _matched(banks, h1) == [] and _matched(banks, h2) == []
+
+
+def test_an_interrupted_full_fetch_keeps_the_old_contents(
+    banks: HashBanks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = [_hex(r) for r in random_hashes(14, 3)]
+    new = _hex(random_hashes(15, 1)[0])
+
+    def broken() -> Iterator[ExchangeBatch]:
+        yield ExchangeBatch([_signal(new, "n1")], {"page": 9}, Counter(), reset=True)
+        raise exchange.ExchangeError("exchange 'ncmec': connection reset")
+
+    fetches = [
+        [
+            ExchangeBatch(
+                [_signal(h, f"r{i}") for i, h in enumerate(old)], {"page": 1}, Counter(), reset=True
+            )
+        ]
+    ]
+    _fake_exchange(monkeypatch, fetches)
+    banks.create("fed", "pdq")
+    banks.sync("fed", "ncmec", {"name": "test"})
+    monkeypatch.setattr(exchange, "fetch", lambda *a, **k: broken())
+    with pytest.raises(exchange.ExchangeError):
+        banks.sync("fed")
+    assert all(_matched(banks, h) for h in old)  # still matching while the new list is partial
+    assert banks.store.get_sync("fed").checkpoint == {"page": 1}  # type: ignore[union-attr]
+    _fake_exchange(
+        monkeypatch, [[ExchangeBatch([_signal(new, "n1")], {"page": 2}, Counter(), reset=True)]]
+    )
+    report = banks.sync("fed")  # the next full fetch completes: now the old contents go
+    assert report["removed"] == 4 and banks.get("fed").count == 1
+    assert _matched(banks, new) and not any(_matched(banks, h) for h in old)
+
+
+def test_hashes_of_a_synced_bank_are_removed_at_the_exchange(
+    banks: HashBanks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = _hex(random_hashes(16, 1)[0])
+    _fake_exchange(
+        monkeypatch, [[ExchangeBatch([_signal(value, "r")], None, Counter(), reset=True)]]
+    )
+    banks.create("fed", "pdq")
+    banks.sync("fed", "ncmec", {"name": "test"})
+    with pytest.raises(BankError, match="fed by an exchange"):
+        banks.remove_hashes("fed", np.frombuffer(bytes.fromhex(value), np.uint8)[None])
 
 
 def test_a_missing_index_file_fails_loudly(banks: HashBanks, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ def test_import_match_export_remove(home: Path, tmp_path: Path) -> None:
         tmp_path / "q.txt", [flip_bits(stored[3], list(range(10))), random_hashes(2, 1)[0]]
     )
     (tmp_path / "q.txt").write_text((tmp_path / "q.txt").read_text() + "zz\n")
-    result = _run("match", "--hashes", str(queries))
+    result = _run("match", "--hashes", str(queries), "--type", "pdq")
     assert result.exit_code == 1  # the bad line is an error record
     records = _records(result)
     bad = [r for r in records if "error" in r]
@@ -81,14 +82,14 @@ def test_import_match_export_remove(home: Path, tmp_path: Path) -> None:
         "metadata": {"category": "known-csam"},
     }
     assert hits[bytes(random_hashes(2, 1)[0]).hex()] == []
-    strict = _records(_run("match", "--hashes", str(queries), "--threshold", "5"))
+    strict = _records(_run("match", "--hashes", str(queries), "--type", "pdq", "--threshold", "5"))
     assert all(r.get("matches") in ([], None) for r in strict)
 
     exported = _run("bank", "export", "known", "--prefix")
     assert exported.stdout.split("\n")[0] == f"pdq {bytes(stored[0]).hex()}"
     assert _run("bank", "update", "known", "--disable").exit_code == 0
-    disabled = _run("match", "--hashes", str(listed))
-    assert disabled.exit_code == 1 and "no enabled bank" in disabled.stderr
+    disabled = _run("match", "--hashes", str(listed), "--type", "pdq")
+    assert disabled.exit_code == 1 and "no enabled block bank" in disabled.stderr
     assert _run("bank", "remove", "known", "--yes").exit_code == 0
     assert _records(_run("bank", "list")) == []
 
@@ -143,12 +144,13 @@ def test_match_images_finds_near_duplicates(home: Path, tmp_path: Path) -> None:
 def test_match_fails_when_nothing_could_match(home: Path, tmp_path: Path) -> None:
     """A mistyped home, or banks of another type, is an error, never a clean "no matches"."""
     path = write_list(tmp_path / "q.txt", random_hashes(4, 1))
-    result = _run("match", "--hashes", str(path))
+    assert "--type" in _run("match", "--hashes", str(path)).output  # never guessed
+    result = _run("match", "--hashes", str(path), "--type", "pdq")
     assert result.exit_code == 1 and "no banks under" in result.stderr
     assert not home.exists()  # matching did not create an empty store
     sums = write_list(tmp_path / "s.txt", random_hashes(5, 1, 16))
     assert _run("bank", "import", "sums", str(sums), "--type", "md5").exit_code == 0
-    result = _run("match", "--hashes", str(path))
+    result = _run("match", "--hashes", str(path), "--type", "pdq")
     assert result.exit_code == 1 and "holds pdq hashes" in result.stderr and "md5" in result.stderr
     assert _records(result) == []
 
@@ -177,7 +179,9 @@ def test_allow_list_suppresses_only_what_it_is_nearer_to(home: Path, tmp_path: P
     )
     query = write_list(tmp_path / "q.txt", [bad, flip_bits(benign, [0])])
     # --threshold widens block banks only: the allow bank keeps 31 and can't reach `bad`
-    first, second = _records(_run("match", "--hashes", str(query), "--threshold", "45"))
+    first, second = _records(
+        _run("match", "--hashes", str(query), "--type", "pdq", "--threshold", "45")
+    )
     assert [m["bank"] for m in first["matches"]] == ["blk"] and "allowed_by" not in first
     # the second query is 1 bit from the allow-listed hash and 39 from the block-listed one:
     assert second["matches"] == [] and second["allowed_by"][0]["distance"] == 1
@@ -249,3 +253,47 @@ def test_unletterbox_finds_a_copy_with_bars(home: Path, tmp_path: Path) -> None:
     assert plain["matches"] == []
     (cropped,) = _records(_run("match", "--unletterbox", str(upload)))
     assert [m["distance"] for m in cropped["matches"]] == [0]
+
+
+def test_undecodable_files_are_still_matched_by_digest(home: Path, tmp_path: Path) -> None:
+    blob = tmp_path / "clip.bin"
+    blob.write_bytes(b"not an image, but its MD5 is listed")
+    (tmp_path / "md5.txt").write_text(hashlib.md5(blob.read_bytes()).hexdigest() + "\n")
+    assert _run("bank", "import", "sums", str(tmp_path / "md5.txt"), "--type", "md5").exit_code == 0
+    result = _run("match", str(blob))
+    (record,) = _records(result)
+    assert result.exit_code == 1  # the file could not be decoded: an error, and still matched
+    assert "MD5 and SHA-256 only" in record["error"] and record["matches"][0]["bank"] == "sums"
+
+
+def test_only_allow_banks_means_nothing_can_match(home: Path, tmp_path: Path) -> None:
+    image = save(scene(11), tmp_path / "a.png")
+    assert (
+        _run("bank", "import", "ok", str(image), "--type", "pdq", "--kind", "allow").exit_code == 0
+    )
+    result = _run("match", str(image))
+    assert result.exit_code == 1 and "no enabled block bank" in result.stderr
+
+
+def test_a_padded_copy_is_matched_through_its_cropped_variant(home: Path, tmp_path: Path) -> None:
+    pixels = scene(12)
+    save(pixels, tmp_path / "known.png")
+    assert (
+        _run("bank", "import", "img", str(tmp_path / "known.png"), "--type", "pdq").exit_code == 0
+    )
+    padded = np.zeros((pixels.shape[0] + 24000, pixels.shape[1], 3), np.uint8)
+    padded[12000:-12000] = pixels  # so much padding that the whole image's PDQ is unusable
+    (record,) = _records(_run("match", "--unletterbox", str(save(padded, tmp_path / "p.png"))))
+    assert record["pdq_quality"] < 50 and "variants were matched" in record["warnings"][0]
+    assert [m["distance"] for m in record["matches"]] == [0]
+
+
+def test_a_pdq_allow_hit_does_not_clear_an_exact_digest_match(home: Path, tmp_path: Path) -> None:
+    image = save(scene(13), tmp_path / "a.png")
+    assert _run("bank", "import", "exact", str(image), "--type", "md5").exit_code == 0
+    assert (
+        _run("bank", "import", "ok", str(image), "--type", "pdq", "--kind", "allow").exit_code == 0
+    )
+    (record,) = _records(_run("match", str(image)))
+    assert [m["bank"] for m in record["matches"]] == ["exact"]
+    assert [m["bank"] for m in record["allowed_by"]] == ["ok"]

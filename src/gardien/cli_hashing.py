@@ -7,11 +7,13 @@ when any input failed, so scripts notice without parsing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +32,6 @@ from gardien.hashing.banks import (
     nearest_first,
 )
 from gardien.hashing.hashers import (
-    ImageHashes,
     hash_bytes,
     pdq_dihedral_of_pixels,
     pdq_of_pixels,
@@ -508,38 +509,50 @@ def bank_sync(
     "--hashes",
     "hash_file_",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Match a text hash list instead of images.",
+    help="Match a text hash list instead of images (needs --type).",
 )
 @click.option(
     "--type",
     "signal_type",
     type=click.Choice(SIGNAL_TYPES),
-    default="pdq",
-    show_default=True,
-    help="Type of --hashes.",
+    help="Type of the --hashes list (PDQ and SHA-256 both look like 64 hex digits).",
 )
 @click.option(
     "--threshold",
     type=click.IntRange(0, MAX_THRESHOLD),
-    help="PDQ distance for every bank, instead of each bank's own (default 31).",
+    help="PDQ distance for every block bank, instead of each bank's own (default 31).",
 )
 @click.option("--dihedral", is_flag=True, help="Also match images' 8 rotations and flips.")
 @click.option(
     "--unletterbox", "unletterboxed", is_flag=True, help="Also match images with borders cropped."
 )
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Larger images are matched by MD5 and SHA-256 only.",
+)
 @_home_option
 def match(
     paths: tuple[Path, ...],
     hash_file_: Path | None,
-    signal_type: str,
+    signal_type: str | None,
     threshold: int | None,
     dihedral: bool,
     unletterboxed: bool,
+    max_pixels: int,
     home: Path | None,
 ) -> None:
-    """Match images (PATH...) or a hash list (--hashes FILE) against the enabled banks."""
+    """Match images (PATH...) or a hash list (--hashes FILE --type T) against the enabled banks.
+
+    Fails, rather than report clean results, when nothing could match: no store at the home, or
+    no enabled block bank holding hashes of the type(s) matched.
+    """
     if bool(paths) == bool(hash_file_):
         raise click.UsageError("give image PATHs or --hashes FILE (one of them)")
+    if hash_file_ and not signal_type:
+        raise click.UsageError("say what --hashes holds: --type pdq|md5|sha256")
     where = gardien_home(home)
     if not (where / "gardien.db").is_file():
         raise click.ClickException(
@@ -551,17 +564,23 @@ def match(
             matcher = banks.matcher(threshold=threshold)
         except GardienError as exc:
             raise _fail(exc) from None
-        wanted = {signal_type} if hash_file_ else set(SIGNAL_BYTES)
-        if not wanted & matcher.signal_types():
-            held = ", ".join(sorted(matcher.signal_types())) or "none"
+        wanted = {signal_type} if signal_type and hash_file_ else set(SIGNAL_BYTES)
+        usable = matcher.block_types()
+        if not wanted & usable:
             raise click.ClickException(
-                f"nothing can match: no enabled bank under {where} holds "
-                f"{' or '.join(sorted(wanted))} hashes (enabled banks hold: {held})"
+                f"nothing can match: no enabled block bank under {where} holds "
+                f"{' or '.join(sorted(wanted))} hashes (block banks hold: "
+                f"{', '.join(sorted(usable)) or 'none'})"
             )
-        if hash_file_:
+        if not hash_file_ and usable != set(SIGNAL_BYTES):
+            click.echo(
+                f"matching by {', '.join(sorted(usable))} only (no other block bank)", err=True
+            )
+        if hash_file_ and signal_type:
             failed, matched, total = _match_hashes(matcher, hash_file_, signal_type)
         else:
-            failed, matched, total = _match_images(matcher, list(paths), dihedral, unletterboxed)
+            options = _Variants(dihedral, unletterboxed, max_pixels)
+            failed, matched, total = _match_images(matcher, list(paths), options)
     click.echo(f"{matched} of {total} inputs matched; {failed} errors", err=True)
     if failed:
         sys.exit(1)
@@ -584,22 +603,47 @@ def _match_hashes(matcher: BankMatcher, path: Path, signal_type: str) -> tuple[i
     return listed.error_count, matched, total
 
 
+@dataclass(frozen=True)
+class _Variants:
+    dihedral: bool
+    unletterboxed: bool
+    max_pixels: int
+
+
+@dataclass
+class _Item:
+    """One file to match: its digests (always, when it could be read), its PDQ (when it
+    decodes, with usable quality), the PDQ of its variants, and what went wrong."""
+
+    path: Path
+    md5: str | None = None
+    sha256: str | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    variants: list[str] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": str(self.path)}
+        for key in ("pdq", "pdq_quality", "md5", "sha256", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
 def _match_images(
-    matcher: BankMatcher, paths: list[Path], dihedral: bool, unletterboxed: bool
+    matcher: BankMatcher, paths: list[Path], options: _Variants
 ) -> tuple[int, int, int]:
     files = _paths(paths)
     failed = matched = 0
     with _progress(files, "matching") as bar:
-        batch: list[tuple[Path, ImageHashes, list[str]]] = []
+        batch: list[_Item] = []
         for path in bar:
-            try:
-                data = read_media(path)
-                hashes = _hash_for_match(data, path, dihedral, unletterboxed)
-            except MediaError as exc:
-                click.echo(dumps({"path": str(path), "error": str(exc)}))
-                failed += 1
-                continue
-            batch.append((path, *hashes))
+            item = _hash_for_match(path, options)
+            failed += item.error is not None
+            batch.append(item)
             if len(batch) >= BATCH:
                 matched += _emit_image_batch(matcher, batch)
                 batch = []
@@ -607,24 +651,39 @@ def _match_images(
     return failed, matched, len(files)
 
 
-def _hash_for_match(
-    data: bytes, path: Path, dihedral: bool, unletterboxed: bool
-) -> tuple[ImageHashes, list[str]]:
-    """The image's hashes, plus the PDQ of its variants: rotations and flips, and the image
-    with uniform borders cropped (only where there were borders, and of usable quality)."""
-    hashes = hash_bytes(data, name=str(path))
-    variants: list[str] = []
-    if dihedral or unletterboxed:
-        pixels = decode_image(data, name=str(path))
-        if dihedral:
-            variants += [h for h, _ in pdq_dihedral_of_pixels(pixels)[1:]]
-        if unletterboxed:
-            cropped = unletterbox(pixels)
-            if cropped.shape != pixels.shape and min(cropped.shape[:2]) >= 16:
-                value, quality = pdq_of_pixels(np.ascontiguousarray(cropped))
-                if quality >= MIN_PDQ_QUALITY:
-                    variants.append(value)
-    return hashes, variants
+def _hash_for_match(path: Path, options: _Variants) -> _Item:
+    """Digests first, since they need no decoding: a file that can't be decoded (or is over
+    the pixel limit) is still matched by MD5 and SHA-256. Then PDQ, when its quality is usable,
+    and the variants asked for, each kept only if its own quality is usable."""
+    item = _Item(path)
+    try:
+        data = read_media(path)
+    except MediaError as exc:
+        item.error = str(exc)
+        return item
+    item.md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    item.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        pixels = decode_image(data, name=str(path), max_pixels=options.max_pixels)
+    except MediaError as exc:
+        item.error = f"{exc}; matched by MD5 and SHA-256 only"
+        return item
+    item.pdq, item.pdq_quality = pdq_of_pixels(pixels)
+    if item.pdq_quality < MIN_PDQ_QUALITY:
+        item.warnings.append(
+            f"PDQ quality {item.pdq_quality} is under {MIN_PDQ_QUALITY}: too flat or small to "
+            "match by PDQ"
+            + ("; its variants were matched" if options.dihedral or options.unletterboxed else "")
+        )
+    if options.dihedral:
+        item.variants += [h for h, q in pdq_dihedral_of_pixels(pixels)[1:] if q >= MIN_PDQ_QUALITY]
+    if options.unletterboxed:
+        cropped = unletterbox(pixels)
+        if cropped.shape != pixels.shape and min(cropped.shape[:2]) >= 16:
+            value, quality = pdq_of_pixels(np.ascontiguousarray(cropped))
+            if quality >= MIN_PDQ_QUALITY:
+                item.variants.append(value)
+    return item
 
 
 def _rows(signal_type: str, values: list[str]) -> NDArray[np.uint8]:
@@ -632,75 +691,64 @@ def _rows(signal_type: str, values: list[str]) -> NDArray[np.uint8]:
     return np.frombuffer(bytes.fromhex("".join(values)), np.uint8).reshape(-1, width).copy()
 
 
-def _emit_image_batch(
-    matcher: BankMatcher, batch: list[tuple[Path, ImageHashes, list[str]]]
-) -> int:
-    """Match a batch of hashed images on every signal type, one JSON line per image.
+def _emit_image_batch(matcher: BankMatcher, batch: list[_Item]) -> int:
+    """Match a batch of files on every signal type, one JSON line per file, in input order.
 
-    The file's own hashes (MD5, SHA-256, PDQ) are judged together, so an allow-listed file
-    digest suppresses its PDQ matches too; rotated and flipped variants are judged each on
-    their own and only add matches. PDQ is not matched for images under quality 50.
+    Each signal type is judged on its own (an allow hit suppresses block matches of its type
+    no nearer than it), and each PDQ variant on its own; a file whose exact MD5 or SHA-256 is
+    allow-listed is known benign, so all its matches are suppressed.
     """
     if not batch:
         return 0
-    originals = [QueryResult() for _ in batch]
-    variants = [QueryResult() for _ in batch]
+    results = [QueryResult() for _ in batch]
+    exact_allow = [False] * len(batch)
     types = matcher.signal_types()
     for signal_type in ("md5", "sha256"):
-        if signal_type in types:
-            rows = _rows(signal_type, [getattr(h, signal_type) for _, h, _ in batch])
-            _merge(originals, range(len(batch)), matcher.match(signal_type, rows))
+        if signal_type not in types:
+            continue
+        owners = [i for i, item in enumerate(batch) if getattr(item, signal_type)]
+        values = [getattr(batch[i], signal_type) for i in owners]
+        if not values:
+            continue
+        found = matcher.match(signal_type, _rows(signal_type, values))
+        for i, result in zip(owners, found, strict=True):
+            exact_allow[i] = exact_allow[i] or bool(result.allowed_by)
+            _merge(results[i], result)
     if "pdq" in types:
-        owners: list[QueryResult] = []
-        values: list[str] = []
-        for i, (_, h, extra) in enumerate(batch):
-            if h.pdq_quality < MIN_PDQ_QUALITY:
-                continue
-            owners.append(originals[i])
-            values.append(h.pdq)
-            owners.extend(variants[i] for _ in extra)
-            values.extend(extra)
+        owners = []
+        values = []
+        for i, item in enumerate(batch):
+            if item.pdq and item.pdq_quality is not None and item.pdq_quality >= MIN_PDQ_QUALITY:
+                owners.append(i)
+                values.append(item.pdq)
+            owners.extend(i for _ in item.variants)
+            values.extend(item.variants)
         if values:
-            _merge(owners, range(len(owners)), matcher.match("pdq", _rows("pdq", values)))
+            for i, result in zip(owners, matcher.match("pdq", _rows("pdq", values)), strict=True):
+                _merge(results[i], result)
     matched = 0
-    for (path, hashes, _), original, variant in zip(batch, originals, variants, strict=True):
-        original.settle()
-        result = QueryResult(
-            matches=nearest_first([*original.matches, *variant.matches]),
-            allowed_by=nearest_first([*original.allowed_by, *variant.allowed_by]),
-            more=original.more + variant.more,
+    for item, result, allowed in zip(batch, results, exact_allow, strict=True):
+        final = QueryResult(
+            matches=[] if allowed else nearest_first(result.matches),
+            allowed_by=nearest_first(result.allowed_by),
+            more=result.more,
         )
-        kept = {(m.bank, m.hash) for m in result.matches}
-        result.suppressed = [
+        kept = {(m.bank, m.hash) for m in final.matches}
+        final.suppressed = [
             m
-            for m in nearest_first([*original.suppressed, *variant.suppressed])
+            for m in nearest_first([*result.suppressed, *(result.matches if allowed else [])])
             if (m.bank, m.hash) not in kept
         ]
-        matched += bool(result.matches)
-        record: dict[str, Any] = {
-            "path": str(path),
-            "pdq": hashes.pdq,
-            "pdq_quality": hashes.pdq_quality,
-            "md5": hashes.md5,
-            "sha256": hashes.sha256,
-            **result.to_dict(),
-        }
-        if hashes.pdq_quality < MIN_PDQ_QUALITY and "pdq" in types:
-            record["warnings"] = [
-                f"PDQ quality {hashes.pdq_quality} is under {MIN_PDQ_QUALITY}: "
-                "too flat or small to match by PDQ; matched by MD5 and SHA-256 only"
-            ]
+        matched += bool(final.matches)
+        record = {**item.record(), **final.to_dict()}
+        if item.warnings:
+            record["warnings"] = item.warnings
         click.echo(dumps(record))
     return matched
 
 
-def _merge(
-    targets: Sequence[QueryResult], owners: Sequence[int], results: list[QueryResult]
-) -> None:
-    """Add each result's matches to ``targets[owners[i]]``."""
-    for owner, result in zip(owners, results, strict=True):
-        target = targets[owner]
-        target.matches.extend(result.matches)
-        target.allowed_by.extend(result.allowed_by)
-        target.suppressed.extend(result.suppressed)
-        target.more += result.more
+def _merge(target: QueryResult, result: QueryResult) -> None:
+    target.matches.extend(result.matches)
+    target.allowed_by.extend(result.allowed_by)
+    target.suppressed.extend(result.suppressed)
+    target.more += result.more

@@ -431,9 +431,20 @@ class HashBanks:
             bank_name, images=files, skip_invalid=skip_invalid, progress=progress
         )
 
-    def remove_hashes(self, bank_name: str, hashes: NDArray[np.uint8]) -> int:
-        """Tombstone every stored copy of these exact hashes; returns how many were removed."""
+    def remove_hashes(
+        self, bank_name: str, hashes: NDArray[np.uint8], *, synced: bool = False
+    ) -> int:
+        """Tombstone every stored copy of these exact hashes; returns how many were removed.
+
+        A bank fed by an exchange is refused (``synced`` is for the sync itself): its next full
+        fetch would bring the hashes back, so they must be removed at the exchange.
+        """
         bank = self.store.get_bank(bank_name)
+        if not synced and self.store.get_sync(bank.name) is not None:
+            raise BankError(
+                f"bank {bank.name!r} is fed by an exchange; its next full fetch would bring "
+                "removed hashes back, so remove them at the exchange (or allow-list them)"
+            )
         removed = 0
         with self.store.transaction():
             for segment in self.store.segments(bank.name):
@@ -576,6 +587,11 @@ class HashBanks:
         checkpoint = state.checkpoint if same and state else None
         added = removed = 0
         skipped: dict[str, int] = {}
+        # During a full fetch the old contents keep matching until the whole list has come:
+        # its segments are dropped, and its checkpoint stored, only once the fetch completes.
+        replacing: list[Segment] | None = None
+        fetched = 0
+        last_checkpoint: dict[str, Any] | None = None
         for batch in exchange.fetch(
             exchange_name, collab, credentials=credentials, checkpoint=checkpoint
         ):
@@ -586,42 +602,30 @@ class HashBanks:
             if other:
                 key = f"not {bank.signal_type}"
                 skipped[key] = skipped.get(key, 0) + other
+            if batch.reset:
+                replacing = self.store.segments(bank.name)
+                fetched = 0
             kept = [sig for sig in mine if not sig.deleted]
-            if (
-                batch.reset
-                and not kept
-                and self.store.get_bank(bank.name).count
-                and not allow_empty
-            ):
-                raise BankError(
-                    f"exchange {exchange_name!r} returned no {bank.signal_type} hashes for bank "
-                    f"{bank.name!r} (skipped: {skipped or 'none'}); refusing to empty it. "
-                    "Pass allow_empty (--allow-empty) if the list really is empty now"
-                )
+            fetched += len(kept)
+            last_checkpoint = batch.checkpoint
             # The index is built before the transaction, so other writers are not held up.
             fresh = _to_array(bank.signal_type, [sig.value for sig in kept])
             file = self._write_segment(bank, fresh) if kept else None
-            stale: list[Segment] = []
             try:
                 with self.store.transaction():
-                    if batch.reset:
-                        removed += self.store.get_bank(bank.name).count
-                        stale = self.store.segments(bank.name)
-                        for segment in stale:
-                            self.store.remove_segment(segment.id)
-                    else:
-                        # By record first: NCMEC deletions name only the entry, with no hash.
-                        removed += self._remove_records(bank.name, batch.replaced_records)
-                        gone = [
-                            sig.value
-                            for sig in mine
-                            if sig.deleted and exchange.is_valid_signal(bank.signal_type, sig.value)
-                        ]
-                        if gone:
-                            # Tombstones already set above are not counted again.
-                            removed += self.remove_hashes(
-                                bank.name, _to_array(bank.signal_type, gone)
-                            )
+                    # By record: NCMEC deletions name only the entry, with no hash. By value
+                    # only where an exchange names no records, so that a hash another record
+                    # still lists stays.
+                    removed += self._remove_records(bank.name, batch.replaced_records)
+                    gone = [
+                        sig.value
+                        for sig in mine
+                        if sig.deleted and exchange.is_valid_signal(bank.signal_type, sig.value)
+                    ]
+                    if gone and not batch.replaced_records:
+                        removed += self.remove_hashes(
+                            bank.name, _to_array(bank.signal_type, gone), synced=True
+                        )
                     if file:
                         self.store.add_segment(
                             bank.name,
@@ -629,14 +633,24 @@ class HashBanks:
                             len(kept),
                             ((i, sig.metadata) for i, sig in enumerate(kept) if sig.metadata),
                         )
-                    self.store.set_sync(bank.name, exchange_name, collab, batch.checkpoint)
+                    if replacing is None:
+                        self.store.set_sync(bank.name, exchange_name, collab, batch.checkpoint)
             except BaseException:
                 if file:
                     self._remove_files(file)
                 raise
             added += len(kept)
-            for segment in stale:
-                self._remove_files(segment.file)
+        if replacing is not None:
+            removed += self._finish_replacement(
+                bank,
+                replacing,
+                fetched,
+                allow_empty,
+                skipped,
+                exchange_name,
+                collab,
+                last_checkpoint,
+            )
         return {
             "bank": bank.name,
             "exchange": exchange_name,
@@ -644,6 +658,33 @@ class HashBanks:
             "removed": removed,
             "skipped": skipped,
         }
+
+    def _finish_replacement(
+        self,
+        bank: Bank,
+        old: list[Segment],
+        fetched: int,
+        allow_empty: bool,
+        skipped: dict[str, int],
+        exchange_name: str,
+        collab: dict[str, Any],
+        checkpoint: dict[str, Any] | None,
+    ) -> int:
+        """Drop what a completed full fetch replaced; returns how many live hashes went."""
+        live = sum(s.count - len(self.store.tombstones(s.id)) for s in old)
+        if not fetched and live and not allow_empty:
+            raise BankError(
+                f"exchange {exchange_name!r} returned no {bank.signal_type} hashes for bank "
+                f"{bank.name!r} (skipped: {skipped or 'none'}); refusing to empty it. "
+                "Pass allow_empty (--allow-empty) if the list really is empty now"
+            )
+        with self.store.transaction():
+            for segment in old:
+                self.store.remove_segment(segment.id)
+            self.store.set_sync(bank.name, exchange_name, collab, checkpoint)
+        for segment in old:
+            self._remove_files(segment.file)
+        return live
 
     def _remove_records(self, bank_name: str, records: Sequence[str]) -> int:
         """Tombstone every hash of these exchange records; returns how many were not already."""
@@ -731,7 +772,16 @@ class BankMatcher:
                 self.segments.append(_OpenSegment(bank, segment, index, tombstones))
 
     def signal_types(self) -> set[str]:
+        """Types held by any enabled bank, block or allow."""
         return {s.bank.signal_type for s in self.segments}
+
+    def block_types(self) -> set[str]:
+        """Types that can produce a match: held, not all removed, by an enabled block bank."""
+        return {
+            s.bank.signal_type
+            for s in self.segments
+            if s.bank.kind != "allow" and s.segment.count > len(s.tombstones)
+        }
 
     def threshold_for(self, bank: Bank) -> int:
         """A bank's own threshold, or the default; ``threshold`` overrides it for block banks
