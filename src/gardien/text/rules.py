@@ -362,9 +362,13 @@ def _leaning_young(pos: Field, out: Composition) -> None:
 def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
     """A minor in the prompt, with clothing or censorship pushed into the negative prompt
     (``little girl, 9 years old`` / negative ``clothes, underwear, censored``): a request for a
-    nude child that names no nudity."""
+    nude child that names no nudity. A negative prompt that also pushes away explicit content
+    (``nsfw, nude, clothes``) is steering away from nudity, not towards it; underwear and other
+    suggestive words there are part of the trick, so they do not count as pushing away."""
     clothing = neg.of("clothing")
     if not out.minor_refs or not clothing:
+        return
+    if neg.of("sexual_explicit"):
         return
     mw, mterm = max(out.minor_refs)
     score = min(mw, UNDRESSING)
