@@ -58,22 +58,25 @@ def pin_one_core() -> str:
         return "not pinned"
 
 
-def throughput(guard: PromptGuard, prompts: list[str], label: str) -> None:
-    for p in prompts[:200]:  # warm the fold cache
-        guard.check(p)
+def throughput(
+    guard: PromptGuard, prompts: list[str], label: str, negatives: list[str] | None = None
+) -> None:
+    pairs = list(zip(prompts, negatives or [""] * len(prompts), strict=True))
+    for p, n in pairs[:200]:  # warm the fold cache
+        guard.check(p, n)
     start = time.perf_counter()
-    for p in prompts:
-        guard.check(p)
+    for p, n in pairs:
+        guard.check(p, n)
     elapsed = time.perf_counter() - start
     lat = []
-    for p in prompts:
+    for p, n in pairs:
         t0 = time.perf_counter_ns()
-        guard.check(p)
+        guard.check(p, n)
         lat.append(time.perf_counter_ns() - t0)
     lat.sort()
     p50 = lat[len(lat) // 2] / 1000
     p99 = lat[int(len(lat) * 0.99)] / 1000
-    mean_len = statistics.mean(len(p) for p in prompts)
+    mean_len = statistics.mean(len(p) + len(n) for p, n in pairs)
     print(
         f"{label:<44} n={len(prompts):>6}  mean {mean_len:5.0f} chars  "
         f"{len(prompts) / elapsed:9.0f} prompts/s  p50 {p50:7.1f} us  p99 {p99:7.1f} us"
@@ -148,6 +151,18 @@ def main() -> None:
     label, prompts = load_prompts()
     throughput(guard, prompts, label)
     throughput(guard, SD_PROMPTS * 2000, "typical Stable Diffusion prompts")
+    rows = [
+        json.loads(line)
+        for path in sorted((ROOT / "bench" / "data").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    throughput(
+        guard,
+        [r["prompt"] for r in rows],
+        "evaluation sets, all distinct, with negatives",
+        [r.get("negative_prompt", "") for r in rows],
+    )
     disguised = ["n u d e, c-h-i-l-d", "ch1ld n@k3d, 4k", "chiiiild nuuuude", "sexy chlid, photo"]
     throughput(guard, disguised * 2000, "disguised positives")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

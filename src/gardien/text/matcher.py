@@ -332,6 +332,8 @@ class Matcher:
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
+        #: Words never read as typos: terms themselves, and known real words.
+        self._typo_skip = self._keys | self.not_typos
         #: For each normalised term, the concepts it has in each language.
         self.concepts_of: dict[str, dict[str, set[str]]] = {}
         for entry in self.entries:
@@ -340,6 +342,7 @@ class Matcher:
 
         self.typo_index: dict[str, list[TermEntry]] = {}
         self._typo_cache: dict[str, list[TermEntry]] = {}
+        self._typo_by_concepts: dict[tuple[str, ...], dict[str, tuple[TermEntry, ...]]] = {}
         for entry in self.entries:
             key = entry.key
             if (
@@ -583,29 +586,36 @@ class Matcher:
         lexicon term, or a known real word (``not_typos``), is never read as a typo.
         """
         text = folded.text
-        taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
-        taken_starts = [a for a, _ in taken]
-        taken_reach = list(accumulate((b for _, b in taken), max))
+        taken_starts: list[int] | None = None  # built when a first candidate needs them
+        taken_reach: list[int] = []
         view = View("typo", text, folded)
         found: list[Hit] = []
-        checked: dict[str, list[TermEntry]] = {}
+        skip = self._typo_skip
+        cache = self._typo_by_concepts.setdefault(concepts, {})
         for m in _TYPO_TOKEN.finditer(text):
             word = m.group()
-            if word in self._keys or word in self.not_typos:
+            if word in skip:
                 continue
+            candidates = cache.get(word)
+            if candidates is None:
+                by_key: dict[str, TermEntry] = {}
+                for entry in self.typo_candidates(word):
+                    if entry.concept in concepts:
+                        by_key.setdefault(entry.key, entry)
+                candidates = tuple(by_key.values())
+                if len(cache) < _TYPO_CACHE:  # words repeat across prompts; bounded memory
+                    cache[word] = candidates
+            if not candidates:
+                continue
+            if taken_starts is None:
+                taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
+                taken_starts = [a for a, _ in taken]
+                taken_reach = list(accumulate((b for _, b in taken), max))
             # skip words that overlap a hit already found
             i = bisect_left(taken_starts, m.end())
             if i and taken_reach[i - 1] > m.start():
                 continue
-            if word in checked:
-                found.extend(Hit(e, m.start(), m.end(), view) for e in checked[word])
-                continue
-            candidates: dict[str, TermEntry] = {}
-            for entry in self.typo_candidates(word):
-                if entry.concept in concepts:
-                    candidates.setdefault(entry.key, entry)
-            checked[word] = list(candidates.values())
-            found.extend(Hit(e, m.start(), m.end(), view) for e in candidates.values())
+            found.extend(Hit(e, m.start(), m.end(), view) for e in candidates)
         return found
 
     def _ages(
