@@ -111,8 +111,8 @@ class PromptGuard:
     @staticmethod
     def _missing_halves(scores: dict[str, float], length: int) -> tuple[str, ...]:
         """The concepts whose typos are worth looking for. With one half of the pair present,
-        the other; with neither, both, in prompts up to DOUBLE_TYPO_MAX_CHARS (the pass costs a few
-        microseconds a word, and a misspelled pair is a short, deliberate request)."""
+        the other; with neither, both, in prompts up to DOUBLE_TYPO_MAX_CHARS (the pass costs
+        about a microsecond a word once its words are cached)."""
         if scores[SEXUAL_MINORS] >= 0.5:
             return ()
         has_minor, has_sexual = scores["minors"] > 0, scores["sexual"] > 0
