@@ -334,8 +334,14 @@ def test_an_interrupted_full_fetch_keeps_the_old_contents(
     _fake_exchange(
         monkeypatch, [[ExchangeBatch([_signal(new, "n1")], {"page": 2}, Counter(), reset=True)]]
     )
-    report = banks.sync("fed")  # the next full fetch completes: now the old contents go
-    assert report["removed"] == 4 and banks.get("fed").count == 1
+    with pytest.raises(BankError, match="shrink it by more than half"):
+        banks.sync("fed")  # 1 hash where the bank holds 4: looks like a truncated feed
+    _fake_exchange(
+        monkeypatch, [[ExchangeBatch([_signal(new, "n1")], {"page": 2}, Counter(), reset=True)]]
+    )
+    report = banks.sync("fed", allow_shrink=True)  # completes: now the old contents go
+    # the old 3, plus the copies the interrupted and the refused fetches had added
+    assert report["removed"] == 5 and banks.get("fed").count == 1
     assert _matched(banks, new) and not any(_matched(banks, h) for h in old)
 
 

@@ -212,7 +212,7 @@ def test_sync_owns_its_bank_and_refuses_an_empty_feed(home: Path, tmp_path: Path
     assert result.exit_code == 1 and "refusing to empty" in result.stderr
     counts = {b["name"]: b["count"] for b in _records(_run("bank", "list"))}
     assert counts == {"fed": 3, "mine": 2}
-    assert _run("bank", "sync", "fed", "--allow-empty").exit_code == 0
+    assert _run("bank", "sync", "fed", "--allow-shrink").exit_code == 0
     assert {b["name"]: b["count"] for b in _records(_run("bank", "list"))}["fed"] == 0
     result = _run("bank", "import", "fed", str(listed))
     assert result.exit_code == 1 and "fed by an exchange" in result.stderr
@@ -297,3 +297,16 @@ def test_a_pdq_allow_hit_does_not_clear_an_exact_digest_match(home: Path, tmp_pa
     (record,) = _records(_run("match", str(image)))
     assert [m["bank"] for m in record["matches"]] == ["exact"]
     assert [m["bank"] for m in record["allowed_by"]] == ["ok"]
+
+
+def test_sync_refuses_a_feed_cut_to_under_half(home: Path, tmp_path: Path) -> None:
+    rows = random_hashes(17, 4)
+    feed = write_list(tmp_path / "feed.txt", rows, prefix="pdq ")
+    collab = json.dumps({"name": "local", "filename": str(feed)})
+    args = ("bank", "sync", "fed", "--exchange", "file", "--collab", collab, "--type", "pdq")
+    assert _run(*args).exit_code == 0
+    write_list(feed, rows[:1], prefix="pdq ")  # a truncated download
+    result = _run("bank", "sync", "fed")
+    assert result.exit_code == 1 and "more than half" in result.stderr
+    write_list(feed, rows[:3], prefix="pdq ")  # a normal withdrawal of one hash
+    assert _run("bank", "sync", "fed").exit_code == 0

@@ -448,7 +448,9 @@ def bank_compact(name: str, home: Path | None) -> None:
     "--credentials-env", metavar="VAR", help="Environment variable holding the credentials."
 )
 @click.option(
-    "--allow-empty", is_flag=True, help="Let a full fetch that brings no hashes empty the bank."
+    "--allow-shrink",
+    is_flag=True,
+    help="Let a full fetch empty the bank or shrink it by more than half.",
 )
 @_bank_options(create=True)
 @_home_option
@@ -457,7 +459,7 @@ def bank_sync(
     exchange: str | None,
     collab: str | None,
     credentials_env: str | None,
-    allow_empty: bool,
+    allow_shrink: bool,
     signal_type: str | None,
     home: Path | None,
     **fields: Any,
@@ -491,7 +493,7 @@ def bank_sync(
                 banks.create(name, **options)
                 created = True
             report = banks.sync(
-                name, exchange, config, credentials=credentials, allow_empty=allow_empty
+                name, exchange, config, credentials=credentials, allow_shrink=allow_shrink
             )
         except GardienError as exc:
             if created:

@@ -64,6 +64,8 @@ MAX_MATCHES: Final = 100
 MAX_THRESHOLD: Final = 64
 """Widest PDQ threshold accepted: unrelated images sit about 128 bits apart, and wider searches
 list much of a bank."""
+MIN_KEPT_ON_REFETCH: Final = 0.5
+"""A full fetch bringing fewer than this share of a synced bank's hashes needs allow_shrink."""
 MIN_PDQ_QUALITY: Final = 50
 """PDQ hashes of lower quality are not stored or matched (python-threatexchange's threshold)."""
 
@@ -559,13 +561,14 @@ class HashBanks:
         collab: dict[str, Any] | None = None,
         *,
         credentials: str | None = None,
-        allow_empty: bool = False,
+        allow_shrink: bool = False,
     ) -> dict[str, Any]:
         """Fetch from a SignalExchangeAPI into a bank, resuming from the stored checkpoint.
 
         The bank belongs to the exchange: a full fetch replaces its contents, so banks with
         imported hashes are refused, and a full fetch that brings nothing usable is refused
-        unless ``allow_empty`` (a truncated feed must not silently empty a bank). The
+        unless ``allow_shrink``, and so is one that would shrink the bank to under half (a
+        truncated feed must not silently empty or gut a bank). The
         checkpoint is reused only for the same exchange and collaboration. Each batch is
         applied in one transaction with its checkpoint, so an interrupted sync resumes where
         the last committed batch ended. A batch first drops every hash of the records it
@@ -645,7 +648,7 @@ class HashBanks:
                 bank,
                 replacing,
                 fetched,
-                allow_empty,
+                allow_shrink,
                 skipped,
                 exchange_name,
                 collab,
@@ -664,7 +667,7 @@ class HashBanks:
         bank: Bank,
         old: list[Segment],
         fetched: int,
-        allow_empty: bool,
+        allow_shrink: bool,
         skipped: dict[str, int],
         exchange_name: str,
         collab: dict[str, Any],
@@ -672,11 +675,12 @@ class HashBanks:
     ) -> int:
         """Drop what a completed full fetch replaced; returns how many live hashes went."""
         live = sum(s.count - len(self.store.tombstones(s.id)) for s in old)
-        if not fetched and live and not allow_empty:
+        if live and fetched < live * MIN_KEPT_ON_REFETCH and not allow_shrink:
             raise BankError(
-                f"exchange {exchange_name!r} returned no {bank.signal_type} hashes for bank "
-                f"{bank.name!r} (skipped: {skipped or 'none'}); refusing to empty it. "
-                "Pass allow_empty (--allow-empty) if the list really is empty now"
+                f"exchange {exchange_name!r} returned {fetched} {bank.signal_type} hashes for "
+                f"bank {bank.name!r}, which holds {live} (skipped: {skipped or 'none'}); "
+                "refusing to empty it or shrink it by more than half: a truncated feed looks "
+                "like this. Pass allow_shrink (--allow-shrink) if the list really is smaller now"
             )
         with self.store.transaction():
             for segment in old:

@@ -780,8 +780,10 @@ def _excepted(entry: TermEntry, text: str, start: int, end: int) -> bool:
     cjk = entry.mode == "substring"
     if entry.followed_by:
         rest = text[end : end + 64]
-        if entry.mode == "prefix" and _is_hangul(entry.key[0]) and rest.startswith(
-            entry.followed_by
+        if (
+            entry.mode == "prefix"
+            and _is_hangul(entry.key[0])
+            and rest.startswith(entry.followed_by)
         ):
             return True  # the rest of the same Hangul word: 아기 in 아기자기 (cute)
         if cjk:
