@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import click
 
@@ -30,7 +30,25 @@ def _guard(policy: str, max_chars: int, lexicons: tuple[Path, ...] = ()) -> Prom
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Commands whose modules load only when used: the hashing commands bring numba, SQLAlchemy
+    and python-threatexchange, which `gardien prompt` has no use for (0.4 s of start-up)."""
+
+    lazy: ClassVar[dict[str, str]] = {"hash": "hash_command", "bank": "bank", "match": "match"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            from gardien import cli_hashing
+
+            command: click.Command = getattr(cli_hashing, self.lazy[name])
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gardien")
 def main() -> None:
     """gardien: a child-safety engine for generative imagery."""
@@ -294,14 +312,3 @@ def lexicon_check(files: tuple[Path, ...]) -> None:
         )
     if failed:
         raise SystemExit(1)
-
-
-def _register_hashing() -> None:
-    from gardien.cli_hashing import bank, hash_command, match
-
-    main.add_command(hash_command)
-    main.add_command(bank)
-    main.add_command(match)
-
-
-_register_hashing()
