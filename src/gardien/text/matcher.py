@@ -423,8 +423,10 @@ class Matcher:
         if units:
             result.hits = [h for h in result.hits if h.entry.concept != "age_unit"]
             texts = [folded.text]
-            if any(u.view.name == "leet" for u in units):
-                # "10 y34r 0ld": read the unit in leetspeak, keep the number a number
+            if any(u.view.name == "leet" for u in units) or any(
+                v.name == "leet" for v, _ in others
+            ):
+                # "10 y34r 0ld", "tw3lve year old": read leetspeak, keep the number a number
                 texts.append(_AGE_LEET.sub(lambda m: m.group().translate(_LEET_I), folded.text))
             result.ages, cut = self._ages(texts, units)
             result.truncated = result.truncated or cut
