@@ -329,6 +329,7 @@ class Matcher:
                 )
         for lex in lexicons:
             self._add_lexicon(lex)
+        self.entries.extend(e for e in reversed_terms(self.entries) if e.key not in self.not_typos)
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
@@ -679,6 +680,34 @@ class Matcher:
             return True
         after = text[end : end + 40].split()
         return bool(after) and after[0] in matcher.objects
+
+
+#: Shortest term also read written backwards (``dlihc`` for ``child``).
+MIN_REVERSED = 4
+_REVERSED_CONCEPTS = ("coded", "minor", "sexual_explicit")
+
+
+def reversed_terms(entries: list[TermEntry]) -> list[TermEntry]:
+    """Single-word terms written backwards (``dlihc dekan``), as entries of their own: one
+    automaton finds them in the same pass, so the disguise costs nothing to look for. A backward
+    form that is itself a term, or a real word (``not_typos``; filtered by the caller), is left
+    out."""
+    keys = {e.key for e in entries}
+    out = []
+    for e in entries:
+        back = e.key[::-1]
+        if (
+            e.concept in _REVERSED_CONCEPTS
+            and e.mode == "word"
+            and len(e.key) >= MIN_REVERSED
+            and e.key.isalpha()
+            and back != e.key
+            and back not in keys
+        ):
+            out.append(
+                TermEntry(f"{e.term} (written backwards)", back, e.concept, e.language, "word")
+            )
+    return out
 
 
 #: Shortest term read inside a word made of glued terms.

@@ -165,7 +165,8 @@ _BARE_AGE = re.compile(r"[\s,/(\[{、，]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,
 # "chica de 13", "menina de 12", "ragazza di 13": in Romance languages "of <number>" after a person
 # is an age wherever it stands in the item; a unit after the number makes it a measure.
 _OF_AGE = re.compile(
-    r"\s+(?:de|di|da|del)\s+(\d{1,2})(?![\d/%]|[.,:]\d)(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)"
+    r"\s+(?:de|di|da|del)\s+(\d{1,2})(?![\d/%]|[.,:]\d)(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)",
+    re.IGNORECASE,
 )
 
 
