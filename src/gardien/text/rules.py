@@ -13,6 +13,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 from gardien.core.categories import MINORS, SEXUAL, SEXUAL_MINORS
 from gardien.core.verdict import Finding
@@ -165,9 +166,35 @@ _BARE_AGE = re.compile(r"[\s,/(\[{、，]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,
 # "chica de 13", "menina de 12", "ragazza di 13": in Romance languages "of <number>" after a person
 # is an age wherever it stands in the item; a unit after the number makes it a measure.
 _OF_AGE = re.compile(
-    r"\s+(?:de|di|da|del)\s+(\d{1,2})(?![\d/%]|[.,:]\d)(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)",
+    r"\s+(?:de|di|da|del)\s+(\d{1,2})(?![\d/%]|[.,:]? ?\d)(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)",
     re.IGNORECASE,
 )
+
+
+# A birth year: "born in 2015", "b. 2014", "née en 2013", "nacida en 2014", "geboren 2015",
+# "Jahrgang 2014", "urodzona w 2013", "рождена в 2014", "2014 doğumlu", "2014年生まれ",
+# "2015年出生", "2014년생". Read on the folded text (lower case, accents and punctuation gone).
+_BIRTH_YEAR = re.compile(
+    r"(?<!\w)(?:born(?: in)?|b|nee?s?(?: en)?|nacid[oa]s?(?: en)?|nat[oa](?: nel)?|"
+    r"nascid[oa]s?(?: em)?|geboren(?: im jahr| in)?|jahrgang|urodzon[aey](?: w)?|"
+    r"рожден[аоы]?(?: в)?|родил[аи]?сь(?: в)?) ((?:19|20)\d\d)(?!\d)"
+    r"|(?<!\d)((?:19|20)\d\d) ?(?:dogumlu|年生まれ|年出生|年生|년생)"
+)
+
+
+def _birth_years(f: Field) -> list[tuple[int, int, int, str]]:
+    """(start, end) in the original text, the age the birth year gives this year, and the text.
+
+    The age depends on today's date: a verdict on "born in 2010" changes when that person comes
+    of age, as it should."""
+    this_year = date.today().year
+    found = []
+    for m in _BIRTH_YEAR.finditer(f.text):
+        year = int(m.group(1) or m.group(2))
+        if year <= this_year:
+            start, end = f.folded.span(m.start(), m.end())
+            found.append((start, end, this_year - year, f.original[start:end]))
+    return found
 
 
 def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
@@ -183,7 +210,9 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
         _, end = hit.original_span
         tail = "".join(c for c in f.original[end : end + 40] if FOLD[ord(c)] != "")
         tail = unicodedata.normalize("NFKC", tail)
-        m = _BARE_AGE.match(tail) or _OF_AGE.match(tail)
+        # "of <number>" is read on the matching form, where look-alike letters are folded
+        folded_end = hit.view.base_span(hit.start, hit.end)[1]
+        m = _BARE_AGE.match(tail) or _OF_AGE.match(f.text, folded_end, folded_end + 40)
         if m is None:
             continue
         raw = m.group(1)
@@ -287,6 +316,24 @@ def _positive(f: Field, out: Composition) -> None:
                     text=f.original[start:end],
                     concept="age_minor" if value < 18 else "age_adult",
                     language=hit.entry.language,
+                )
+            )
+            if value < 18:
+                out.minor_refs.append((AGE_MINOR, raw))
+    if out.sexual_refs and not out.minor_refs:
+        for start, end, value, raw in _birth_years(f):
+            ages.append(AgeHit(value, -1, -1, "common", raw))
+            out.findings.append(
+                Finding(
+                    kind="age",
+                    category=MINORS if value < 18 else None,
+                    score=AGE_MINOR if value < 18 else 0.0,
+                    detail=f"birth year {raw!r} read as age {value}",
+                    field=f.name,
+                    start=start,
+                    end=end,
+                    text=raw,
+                    concept="age_minor" if value < 18 else "age_adult",
                 )
             )
             if value < 18:
