@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import platform
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from PIL import Image
 from threatexchange.signal_type.pdq import pdq_hasher
 
 from gardien.hashing import hash_bytes, hash_file
+from one_core import pin_one_core
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.hashing_fixtures import near_duplicate, scene
@@ -76,14 +76,6 @@ def timed(fn: Callable[[Path], T], paths: Sequence[Path]) -> tuple[float, list[T
 
 def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-def pin_one_core() -> str:
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        return "pinned to one core"
-    except (AttributeError, OSError):
-        return "not pinned"
 
 
 def gardien_pdq(path: Path) -> tuple[str, int]:

@@ -48,6 +48,7 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
+import one_core  # noqa: E402
 from gardien.hashing.index import PdqIndex  # noqa: E402
 
 THRESHOLD = 31  # PDQ match: Hamming distance <= 31
@@ -66,12 +67,7 @@ U8 = npt.NDArray[np.uint8]
 
 def pin_one_core() -> str:
     faiss.omp_set_num_threads(1)
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to cpu {cpu}"
-    except (AttributeError, OSError):
-        return "not pinned"
+    return one_core.pin_one_core()
 
 
 def _malloc_trim() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import platform
 import resource
 import statistics
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from gardien.text import PromptGuard
 from gardien.text.evaluation import evaluate, read_examples
+from one_core import pin_one_core
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "prompts" / "benign"
@@ -48,14 +48,6 @@ SD_PROMPTS = [
     "BREAK, volumetric light, (intricate details:1.2), [blurry], {sharp focus}",
     "a cozy cabin in the woods at night, warm window light, snow falling, oil painting by a master",
 ]
-
-
-def pin_one_core() -> str:
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        return "pinned to one core"
-    except (AttributeError, OSError):
-        return "not pinned"
 
 
 def throughput(

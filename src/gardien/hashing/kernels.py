@@ -39,6 +39,26 @@ def _chunk(words: NDArray[np.uint64], row: Any, table: int) -> np.uint64:
 _chunk_nb = numba.njit(inline="always")(_chunk)
 
 
+def _emit(
+    out_query: NDArray[np.int64],
+    out_position: NDArray[np.int64],
+    out_distance: NDArray[np.int16],
+    found: int,
+    query: int,
+    position: int,
+    distance: int,
+) -> int:
+    """Record a hit if there is room; count it either way, so the caller can grow and retry."""
+    if found < out_query.shape[0]:
+        out_query[found] = query
+        out_position[found] = position
+        out_distance[found] = distance
+    return found + 1
+
+
+_emit_nb: Any = numba.njit(inline="always")(_emit)
+
+
 def _mih_search_py(
     queries: NDArray[np.uint64],
     words: NDArray[np.uint64],
@@ -104,11 +124,7 @@ def _mih_search_py(
                             break
                     if seen:
                         continue
-                    if found < out_query.shape[0]:
-                        out_query[found] = qi
-                        out_position[found] = pos
-                        out_distance[found] = d
-                    found += 1
+                    found = _emit_nb(out_query, out_position, out_distance, found, qi, pos, d)
     return found
 
 
@@ -139,11 +155,7 @@ def _scan_search_py(
                     + _popcount(words[pos, 3] ^ q3)
                 )
                 if d <= threshold:
-                    if found < out_query.shape[0]:
-                        out_query[found] = qi
-                        out_position[found] = pos
-                        out_distance[found] = d
-                    found += 1
+                    found = _emit_nb(out_query, out_position, out_distance, found, qi, pos, d)
     return found
 
 
