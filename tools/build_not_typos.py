@@ -74,8 +74,10 @@ def glued(matcher: Matcher, word: str) -> bool:
 
 def main() -> None:
     matcher = Matcher(load_lexicons())
-    keys = {e.key for e in matcher.entries if not e.term.endswith("(written backwards)")}
-    backwards = {e.key for e in reversed_terms([e for e in matcher.entries if e.key in keys])}
+    added = {id(e) for e in matcher.backwards}
+    terms = [e for e in matcher.entries if id(e) not in added]
+    keys = {e.key for e in terms}
+    backwards = {e.key for e in reversed_terms(terms)}  # before real words are filtered out
     found: set[str] = set()
     for lang in LANGUAGES:
         try:

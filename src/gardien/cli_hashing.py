@@ -7,7 +7,6 @@ when any input failed, so scripts notice without parsing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -32,7 +31,8 @@ from gardien.hashing.banks import (
     nearest_first,
 )
 from gardien.hashing.hashers import (
-    hash_bytes,
+    file_digests,
+    hashes_of,
     pdq_dihedral_of_pixels,
     pdq_of_pixels,
     unletterbox,
@@ -133,10 +133,9 @@ def hash_command(paths: tuple[Path, ...], dihedral: bool, max_pixels: int) -> No
 
 
 def _hashes(data: bytes, path: Path, max_pixels: int, dihedral: bool) -> dict[str, Any]:
-    hashes = hash_bytes(data, name=str(path), max_pixels=max_pixels)
-    out: dict[str, Any] = hashes.to_dict()
+    pixels = decode_image(data, name=str(path), max_pixels=max_pixels)  # decoded once
+    out: dict[str, Any] = hashes_of(data, pixels).to_dict()
     if dihedral:
-        pixels = decode_image(data, name=str(path), max_pixels=max_pixels)
         out["pdq_dihedral"] = [h for h, _ in pdq_dihedral_of_pixels(pixels)]
     return out
 
@@ -663,8 +662,7 @@ def _hash_for_match(path: Path, options: _Variants) -> _Item:
     except MediaError as exc:
         item.error = str(exc)
         return item
-    item.md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    item.sha256 = hashlib.sha256(data).hexdigest()
+    item.md5, item.sha256 = file_digests(data)
     try:
         pixels = decode_image(data, name=str(path), max_pixels=options.max_pixels)
     except MediaError as exc:

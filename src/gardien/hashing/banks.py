@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final, TextIO
 
@@ -242,20 +241,20 @@ class HashBanks:
     # -- adding and removing
 
     def _write_segment(
-        self, bank: Bank, hashes: NDArray[np.uint8], progress: Progress | None = None
+        self, signal_type: str, hashes: NDArray[np.uint8], progress: Progress | None = None
     ) -> str:
         """Build and save an index for ``hashes``; the caller records it or removes it."""
-        width = SIGNAL_BYTES[bank.signal_type]
+        width = SIGNAL_BYTES[signal_type]
         if hashes.ndim != 2 or hashes.shape[1] != width or hashes.dtype != np.uint8:
             raise BankError(
-                f"bank {bank.name!r} holds {bank.signal_type} hashes ({width} bytes); "
+                f"{signal_type} hashes are {width} bytes; "
                 f"got an array of {hashes.dtype} {hashes.shape}"
             )
         stem = uuid.uuid4().hex
         file = f"segments/{stem}"
         directory, _ = self._paths(file)
         try:
-            _build(bank.signal_type, hashes, progress).save(directory, stem)
+            _build(signal_type, hashes, progress).save(directory, stem)
         except BaseException:
             remove_index_files(directory, stem)
             raise
@@ -274,7 +273,7 @@ class HashBanks:
         bank = self.store.get_bank(bank_name)
         if not hashes.shape[0]:
             return None
-        file = self._write_segment(bank, hashes)
+        file = self._write_segment(bank.signal_type, hashes)
         try:
             return self.store.add_segment(bank.name, file, int(hashes.shape[0]), metadata)
         except BaseException:
@@ -302,24 +301,24 @@ class HashBanks:
         each image hashed; ``indexing(steps)``, if given, returns a callback told of each step
         of building the index.
         """
-        bank = self._bank_for_import(bank_name, create)
-        inputs = [self._read_list(bank, path, format) for path in lists]
+        existing = self._bank_for_import(bank_name, create)
+        signal_type = existing.signal_type if existing else str((create or {})["signal_type"])
+        inputs = [self._read_list(signal_type, path, format) for path in lists]
         if images:
-            inputs.append(self._read_images(bank, images, progress))
+            inputs.append(self._read_images(signal_type, images, progress))
         errors = [e for i in inputs for e in i.errors]
         error_count = sum(i.error_count for i in inputs)
         if error_count and not skip_invalid:
             raise HashListError(errors[:MAX_KEPT_ERRORS], error_count)
-        width = SIGNAL_BYTES[bank.signal_type]
+        width = SIGNAL_BYTES[signal_type]
         hashes = np.concatenate([i.hashes for i in inputs] or [np.empty((0, width), np.uint8)])
         file = None
         if hashes.shape[0]:
-            step = indexing(TABLES) if indexing and bank.signal_type == "pdq" else None
-            file = self._write_segment(bank, hashes, step)
+            step = indexing(TABLES) if indexing and signal_type == "pdq" else None
+            file = self._write_segment(signal_type, hashes, step)
         try:
             with self.store.transaction():
-                if bank.id < 0:
-                    bank = self.store.create_bank(bank_name, **(create or {}))
+                bank = existing or self.store.create_bank(bank_name, **(create or {}))
                 segment = None
                 if file:
                     segment = self.store.add_segment(
@@ -337,8 +336,8 @@ class HashBanks:
             error_count,
         )
 
-    def _bank_for_import(self, name: str, create: dict[str, Any] | None) -> Bank:
-        """The bank to import into; a placeholder (id -1) if it is to be created."""
+    def _bank_for_import(self, name: str, create: dict[str, Any] | None) -> Bank | None:
+        """The bank to import into, or None when ``create`` says how to make it."""
         existing = {b.name: b for b in self.store.list_banks()}
         if name in existing:
             bank = existing[name]
@@ -353,39 +352,26 @@ class HashBanks:
             raise BankError(
                 f"no bank named {name!r}; to create it, say what it holds (--type pdq|md5|sha256)"
             )
-        placeholder = dict(create)
-        now = datetime.now(UTC)
-        return Bank(
-            id=-1,
-            name=name,
-            signal_type=placeholder.pop("signal_type"),
-            kind=placeholder.get("kind") or "block",
-            source=placeholder.get("source") or "",
-            category=placeholder.get("category") or "",
-            threshold=placeholder.get("threshold"),
-            enabled=True,
-            description=placeholder.get("description") or "",
-            created_at=now,
-            updated_at=now,
-            count=0,
-        )
+        return None
 
-    def _read_list(self, bank: Bank, path: Path, format: str) -> _Input:
+    def _read_list(self, signal_type: str, path: Path, format: str) -> _Input:
         kind = sniff_format(path) if format == "auto" else format
         if kind == "csv":
-            listed = read_csv_list(path, bank.signal_type, skip_invalid=True)
+            listed = read_csv_list(path, signal_type, skip_invalid=True)
             lines = listed.lines
 
             def metadata() -> Iterable[tuple[int, dict[str, Any]]]:
-                return iter_csv_metadata(path, bank.signal_type, lines)
+                return iter_csv_metadata(path, signal_type, lines)
 
             return _Input(listed.hashes, metadata, listed.errors, listed.error_count)
         if kind == "text":
-            listed = read_text_list(path, bank.signal_type, skip_invalid=True)
+            listed = read_text_list(path, signal_type, skip_invalid=True)
             return _Input(listed.hashes, None, listed.errors, listed.error_count)
         raise BankError(f"{path}: unknown list format {kind!r} (text, csv)")
 
-    def _read_images(self, bank: Bank, paths: Sequence[Path], progress: Progress | None) -> _Input:
+    def _read_images(
+        self, signal_type: str, paths: Sequence[Path], progress: Progress | None
+    ) -> _Input:
         """Hash images; PDQ hashes under quality 50 are refused, as python-threatexchange does:
         a flat or tiny image hashes to a near-constant value that would match other such images."""
         rows: list[bytes] = []
@@ -394,7 +380,7 @@ class HashBanks:
         for path in paths:
             try:
                 hashes = hash_file(path)
-                if bank.signal_type == "pdq" and hashes.pdq_quality < MIN_PDQ_QUALITY:
+                if signal_type == "pdq" and hashes.pdq_quality < MIN_PDQ_QUALITY:
                     raise MediaError(
                         f"{path}: PDQ quality {hashes.pdq_quality} is under {MIN_PDQ_QUALITY}, "
                         "too flat or small to match reliably"
@@ -402,14 +388,14 @@ class HashBanks:
             except MediaError as exc:
                 errors.append(LineError(str(path), 0, str(exc)))
             else:
-                rows.append(bytes.fromhex(getattr(hashes, bank.signal_type)))
+                rows.append(bytes.fromhex(getattr(hashes, signal_type)))
                 note: dict[str, Any] = {"file": path.name}
-                if bank.signal_type == "pdq":
+                if signal_type == "pdq":
                     note["pdq_quality"] = hashes.pdq_quality
                 notes.append(note)
             if progress:
                 progress(1)
-        width = SIGNAL_BYTES[bank.signal_type]
+        width = SIGNAL_BYTES[signal_type]
         array = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, width).copy()
         return _Input(array, lambda: enumerate(notes), errors, len(errors))
 
@@ -470,7 +456,7 @@ class HashBanks:
             sources.append((segment.id, live))
         width = SIGNAL_BYTES[bank.signal_type]
         merged = np.concatenate(parts) if parts else np.empty((0, width), np.uint8)
-        file = self._write_segment(bank, merged) if merged.shape[0] else None
+        file = self._write_segment(bank.signal_type, merged) if merged.shape[0] else None
         try:
             with self.store.transaction():
                 expected = {seg.id: len(live) for seg, (_, live) in zip(old, sources, strict=True)}
@@ -613,7 +599,7 @@ class HashBanks:
             last_checkpoint = batch.checkpoint
             # The index is built before the transaction, so other writers are not held up.
             fresh = _to_array(bank.signal_type, [sig.value for sig in kept])
-            file = self._write_segment(bank, fresh) if kept else None
+            file = self._write_segment(bank.signal_type, fresh) if kept else None
             try:
                 with self.store.transaction():
                     # By record: NCMEC deletions name only the entry, with no hash. By value

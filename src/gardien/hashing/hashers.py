@@ -24,8 +24,10 @@ from gardien.media import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, r
 __all__ = [
     "DIHEDRAL_ORDER",
     "ImageHashes",
+    "file_digests",
     "hash_bytes",
     "hash_file",
+    "hashes_of",
     "pdq_dihedral_of_pixels",
     "pdq_of_pixels",
     "unletterbox",
@@ -118,14 +120,20 @@ def hash_bytes(
     MD5 and SHA-256 are of the bytes exactly as given (that is how hash lists define them), PDQ
     of the decoded pixels, EXIF orientation not applied (see :mod:`gardien.media`).
     """
-    rgb = decode_image(data, name=name, max_pixels=max_pixels)
+    return hashes_of(data, decode_image(data, name=name, max_pixels=max_pixels))
+
+
+def file_digests(data: bytes) -> tuple[str, str]:
+    """MD5 and SHA-256 of a file's bytes: they need no decoding, so a file that can't be decoded
+    can still be matched by them."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest(), hashlib.sha256(data).hexdigest()
+
+
+def hashes_of(data: bytes, rgb: RGBArray) -> ImageHashes:
+    """Hashes of a file whose pixels the caller has already decoded (and may use again)."""
     pdq, quality = pdq_of_pixels(rgb)
-    return ImageHashes(
-        pdq=pdq,
-        pdq_quality=quality,
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+    md5, sha256 = file_digests(data)
+    return ImageHashes(pdq=pdq, pdq_quality=quality, md5=md5, sha256=sha256)
 
 
 def hash_file(

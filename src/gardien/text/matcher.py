@@ -329,7 +329,9 @@ class Matcher:
                 )
         for lex in lexicons:
             self._add_lexicon(lex)
-        self.entries.extend(e for e in reversed_terms(self.entries) if e.key not in self.not_typos)
+        #: Terms written backwards, added to the automaton (see reversed_terms).
+        self.backwards = [e for e in reversed_terms(self.entries) if e.key not in self.not_typos]
+        self.entries.extend(self.backwards)
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
