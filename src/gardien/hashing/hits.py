@@ -30,16 +30,3 @@ class Hits:
 
     def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> Hits:
         return Hits(self.query[rows], self.position[rows], self.distance[rows])
-
-    @staticmethod
-    def concat(parts: list[Hits]) -> Hits:
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return Hits.empty()
-        if len(parts) == 1:
-            return parts[0]
-        return Hits(
-            np.concatenate([p.query for p in parts]),
-            np.concatenate([p.position for p in parts]),
-            np.concatenate([p.distance for p in parts]),
-        )
