@@ -41,6 +41,7 @@ def _lexicon(tmp_path: Path, body: str) -> Path:
     [
         ('[terms]\nminor = [""]\n', "terms.minor[0]"),
         ('[terms]\nminor = ["ab*"]\n', "terms.minor[0]"),
+        ('[terms]\nminor = ["=kid*"]\n', "terms.minor[0]"),
         ('[terms]\nsexy = ["x"]\n', "terms.sexy"),
         (
             '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "goat"\nfollowed_by = ["x"]\n',
@@ -73,6 +74,14 @@ def test_a_new_language_is_a_new_file(tmp_path: Path) -> None:
     assert guard.check("bambinx nudxa").categories["sexual/minors"]
     assert guard.check("duodek anz, nudx").categories["sexual/minors"]
     assert not guard.check("bambinx").categories["sexual/minors"]
+
+
+def test_equals_marks_a_whole_word(tmp_path: Path) -> None:
+    """Hangul terms match at a word's start; '=' keeps one to the whole word (아이, not 아이돌)."""
+    path = _lexicon(tmp_path, '[terms]\nminor = ["=아이"]\nsexual_explicit = ["누드"]\n')
+    guard = PromptGuard(lexicons=[path])
+    assert guard.check("누드 아이, 사진").categories["sexual/minors"]
+    assert not guard.check("누드 아이돌, 사진").categories["minors"]
 
 
 def test_concepts_are_the_documented_ones() -> None:

@@ -125,7 +125,13 @@ def _is_hangul(ch: str) -> bool:
 
 
 def parse_term(raw: str) -> tuple[str, Mode]:
-    """Normalised key and match mode of a term written with optional ``*`` markers."""
+    """Normalised key and match mode of a term written with optional ``*`` or ``=`` markers."""
+    if raw.startswith("="):
+        # whole word only, where the script would match at a word's start (Hangul) or anywhere
+        key = fold(raw[1:]).strip()
+        if not key or "*" in raw or "=" in raw[1:]:
+            raise ValueError(f"{raw!r}: '=' takes a plain term: '=아이'")
+        return key, "word"
     head = raw.startswith("*")
     tail = raw.endswith("*") and len(raw) > 1
     key = fold(raw.strip("*")).strip()
@@ -165,7 +171,7 @@ def _validate(data: object, source: str) -> LexiconFile:
                 parse_term(raw)
             except ValueError as exc:
                 raise LexiconError(f"{source}: terms.{concept}[{i}]: {exc}") from None
-    known = {fold(t.strip("*")).strip() for c in CONCEPTS for t in getattr(lexicon.terms, c)}
+    known = {parse_term(t)[0] for c in CONCEPTS for t in getattr(lexicon.terms, c)}
     for i, rule in enumerate(lexicon.exceptions):
         if fold(rule.term).strip() not in known:
             raise LexiconError(
