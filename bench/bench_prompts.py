@@ -88,6 +88,10 @@ def hostile(guard: PromptGuard) -> None:
         "leet": "ch1ld n@k3d " * (size // 12),
         "stretched": "a" * size,
         "emoji": "👧" * (size // 2),
+        "Hangul words": " ".join(
+            "여중샹나채어린니"[i % 7 : i % 7 + 2] + chr(0xAC00 + (i * 7919) % 11172) * (i % 3)
+            for i in range(size // 4)
+        )[:size],
         "random unicode": "".join(chr(0x100 + (i * 7919) % 0xD000) for i in range(size)),
         "camel case": "NakedChild " * (size // 11),
         "typo words": "chlid sexy " * (size // 11),

@@ -42,6 +42,10 @@ def _lexicon(tmp_path: Path, body: str) -> Path:
         ('[terms]\nminor = [""]\n', "terms.minor[0]"),
         ('[terms]\nminor = ["ab*"]\n', "terms.minor[0]"),
         ('[terms]\nminor = ["=kid*"]\n', "terms.minor[0]"),
+        (
+            '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "kid"\nnext_to = ["colour"]\n',
+            "exceptions.0.next_to",
+        ),
         ('[terms]\nsexy = ["x"]\n', "terms.sexy"),
         (
             '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "goat"\nfollowed_by = ["x"]\n',

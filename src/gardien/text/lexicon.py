@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gardien.core.errors import LexiconError
+from gardien.text.kana import devoiced
 from gardien.text.normalize import fold
 
 Concept = Literal[
@@ -38,6 +39,8 @@ CONCEPTS: tuple[Concept, ...] = (
     "youth_leaning",
     "clothing",
 )
+#: What an exception's ``next_to`` may name: a concept, or an age.
+NEIGHBOURS: tuple[str, ...] = (*CONCEPTS, "age")
 Mode = Literal["word", "prefix", "suffix", "substring"]
 
 _MIN_STEM = 4
@@ -87,6 +90,16 @@ class ExceptionRule(BaseModel):
     term: str
     followed_by: list[str] = Field(default_factory=list)
     preceded_by: list[str] = Field(default_factory=list)
+    #: The term counts only right next to one of these: concepts, or "age".
+    next_to: list[str] = Field(default_factory=list)
+
+    @field_validator("next_to")
+    @classmethod
+    def _known_neighbours(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(NEIGHBOURS))
+        if unknown:
+            raise ValueError(f"unknown {unknown}; use {', '.join(NEIGHBOURS)}")
+        return value
 
 
 class LexiconFile(BaseModel):
@@ -112,6 +125,7 @@ class TermEntry:
     mode: Mode
     followed_by: tuple[str, ...] = ()
     preceded_by: tuple[str, ...] = ()
+    next_to: tuple[str, ...] = ()
 
 
 def _is_cjk(ch: str) -> bool:
@@ -172,13 +186,16 @@ def _validate(data: object, source: str) -> LexiconFile:
             except ValueError as exc:
                 raise LexiconError(f"{source}: terms.{concept}[{i}]: {exc}") from None
     known = {parse_term(t)[0] for c in CONCEPTS for t in getattr(lexicon.terms, c)}
+    known |= {devoiced(k) for k in known}  # ヌート (ヌード without its marks) may take exceptions
     for i, rule in enumerate(lexicon.exceptions):
         if fold(rule.term).strip() not in known:
             raise LexiconError(
                 f"{source}: exceptions[{i}].term: {rule.term!r} is not a term of this lexicon"
             )
-        if not rule.followed_by and not rule.preceded_by:
-            raise LexiconError(f"{source}: exceptions[{i}]: needs followed_by or preceded_by")
+        if not rule.followed_by and not rule.preceded_by and not rule.next_to:
+            raise LexiconError(
+                f"{source}: exceptions[{i}]: needs followed_by, preceded_by or next_to"
+            )
     return lexicon
 
 

@@ -25,6 +25,8 @@ from itertools import accumulate, chain, pairwise
 
 import ahocorasick
 
+from gardien.text.hangul import HANGUL_WORD, HangulTypos
+from gardien.text.kana import devoiced_terms
 from gardien.text.lexicon import CONCEPTS, Ages, LexiconFile, TermEntry, parse_term
 from gardien.text.normalize import FOLD, Folded, fold, kept_after_collapse
 
@@ -51,6 +53,8 @@ _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
+#: Distinct Korean words read for typos in one field; a text with more is not fully examined.
+MAX_HANGUL_TYPO_WORDS = 4096
 _TYPO_CACHE = 100_000
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
@@ -121,6 +125,15 @@ def _compose_hangul(text: str, lo: int, hi: int) -> tuple[list[str], list[int], 
     composed: set[int] = set()
     i = lo
     while i < hi:
+        if _initial(text[i]) is None:
+            # copy up to the next letter pair in one slice (composed syllables are most text)
+            m = _JAMO_TRIGGER.search(text, i, hi)
+            j = hi if m is None else m.start()
+            if j > i:
+                out.extend(text[i:j])
+                to_base.extend(range(i, j))
+                i = j
+                continue
         lead = _initial(text[i])
         vowel = _vowel(text[i + 1]) if lead is not None and i + 1 < hi else None
         if lead is None or vowel is None:
@@ -161,30 +174,51 @@ def _syllable(ch: str) -> tuple[int, int, int] | None:
 def _merge_stretched_syllables(
     out: list[str], to_base: list[int], composed: set[int]
 ) -> tuple[list[str], list[int], set[int]]:
-    """Fold 로리이이 into 로리 and 모옴 into 몸, in one pass; merged positions count as composed."""
+    """Fold 로리이이 into 로리 and 모옴 into 몸, in one pass; merged positions count as composed.
+    Only syllables of initial ㅇ can merge, so the rest is copied in slices, not one by one."""
+    text = "".join(out)  # one character per entry
     new_out: list[str] = []
     new_base: list[int] = []
-    new_composed: set[int] = set()
-    for k, ch in enumerate(out):
-        cur = _syllable(ch)
+    merged: list[int] = []  # positions of ``out`` folded into the syllable before them
+    into: set[int] = set()  # positions of ``new_out`` that absorbed a stretch
+    done = 0  # out[:done] is copied
+    for m in _SILENT_INITIAL.finditer(text, 1):
+        k = m.start()
+        new_out.extend(out[done:k])
+        new_base.extend(to_base[done:k])
+        done = k
+        cur = _syllable(out[k])
         prev = _syllable(new_out[-1]) if new_out else None
         if (
             prev is not None
             and cur is not None
             and prev[2] == 0
-            and cur[0] == 11  # initial ㅇ: no consonant sound
             and cur[1] in _SIMPLE_VOWELS
             and _VOWEL_END[prev[1]] == _VOWEL_END[cur[1]]
         ):
             lead, vowel, _ = prev
             new_out[-1] = chr(0xAC00 + (lead * 21 + vowel) * 28 + cur[2])
-            new_composed.add(len(new_out) - 1)
-            continue
-        if k in composed:
-            new_composed.add(len(new_out))
-        new_out.append(ch)
-        new_base.append(to_base[k])
-    return new_out, new_base, new_composed
+            into.add(len(new_out) - 1)
+            merged.append(k)
+            done = k + 1
+    if not merged:
+        return out, to_base, composed
+    new_out.extend(out[done:])
+    new_base.extend(to_base[done:])
+    gone = set(merged)
+    new_composed = {k - bisect_left(merged, k) for k in composed if k not in gone}
+    return new_out, new_base, new_composed | into
+
+
+#: Syllables of initial ㅇ and a simple vowel (아 to 잏), the only ones that can stretch the
+#: syllable before them, when that one has no final consonant.
+_SILENT_INITIAL = re.compile(
+    "(?<=["
+    + "".join(chr(c) for c in range(0xAC00, 0xD7A4, 28))
+    + "])["
+    + "".join(f"{chr(0xC544 + v * 28)}-{chr(0xC544 + v * 28 + 27)}" for v in sorted(_SIMPLE_VOWELS))
+    + "]"
+)
 
 
 #: Longer texts scan disguise views only around the spots that show the disguise.
@@ -319,6 +353,8 @@ class Matcher:
         # Exceptions belong to the word, not to the lexicon that lists them: "nude" as a colour
         # is cancelled whichever lexicon the word "nude" comes from.
         self.exceptions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        #: Terms that count only next to a hit of these concepts (or an age).
+        self.next_to: dict[str, tuple[str, ...]] = {}
         for lex in lexicons:
             for rule in lex.exceptions:
                 key = fold(rule.term).strip()
@@ -327,11 +363,21 @@ class Matcher:
                     fb + tuple(fold(w).strip() for w in rule.followed_by),
                     pb + tuple(fold(w).strip() for w in rule.preceded_by),
                 )
+                if rule.next_to:
+                    self.next_to[key] = (*self.next_to.get(key, ()), *rule.next_to)
         for lex in lexicons:
             self._add_lexicon(lex)
         #: Terms written backwards, added to the automaton (see reversed_terms).
         self.backwards = [e for e in reversed_terms(self.entries) if e.key not in self.not_typos]
+        #: Kana terms without their voicing marks, added likewise (see devoiced_terms).
+        self.devoiced = [
+            replace(e, followed_by=fb, preceded_by=pb)
+            for e in devoiced_terms(self.entries)
+            if e.key not in self.not_typos
+            for fb, pb in [self.exceptions.get(e.key, ((), ()))]
+        ]
         self.entries.extend(self.backwards)
+        self.entries.extend(self.devoiced)
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
@@ -356,13 +402,15 @@ class Matcher:
             ):
                 for variant in {key, *deletions(key)}:
                     self.typo_index.setdefault(variant, []).append(entry)
+        self.hangul_typos = HangulTypos(e for e in self.entries if e.concept in TYPO_CONCEPTS)
 
     def _add_lexicon(self, lex: LexiconFile) -> None:
         for concept in CONCEPTS:
             for raw in getattr(lex.terms, concept):
                 key, mode = parse_term(raw)
                 fb, pb = self.exceptions.get(key, ((), ()))
-                self.entries.append(TermEntry(raw, key, concept, lex.language, mode, fb, pb))
+                near = self.next_to.get(key, ())
+                self.entries.append(TermEntry(raw, key, concept, lex.language, mode, fb, pb, near))
         if lex.ages is not None:
             self.ages[lex.language] = _compile_ages(lex.language, lex.ages)
             for unit in lex.ages.units:
@@ -591,37 +639,74 @@ class Matcher:
         lexicon term, or a known real word (``not_typos``), is never read as a typo.
         """
         text = folded.text
-        taken_starts: list[int] | None = None  # built when a first candidate needs them
-        taken_reach: list[int] = []
         view = View("typo", text, folded)
         found: list[Hit] = []
         skip = self._typo_skip
         cache = self._typo_by_concepts.setdefault(concepts, {})
-        for m in _TYPO_TOKEN.finditer(text):
-            word = m.group()
-            if word in skip:
-                continue
-            candidates = cache.get(word)
-            if candidates is None:
-                by_key: dict[str, TermEntry] = {}
-                for entry in self.typo_candidates(word):
-                    if entry.concept in concepts:
-                        by_key.setdefault(entry.key, entry)
-                candidates = tuple(by_key.values())
-                if len(cache) < _TYPO_CACHE:  # words repeat across prompts; bounded memory
-                    cache[word] = candidates
-            if not candidates:
-                continue
-            if taken_starts is None:
-                taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
-                taken_starts = [a for a, _ in taken]
-                taken_reach = list(accumulate((b for _, b in taken), max))
-            # skip words that overlap a hit already found
-            i = bisect_left(taken_starts, m.end())
-            if i and taken_reach[i - 1] > m.start():
-                continue
-            found.extend(Hit(e, m.start(), m.end(), view) for e in candidates)
+        # Most words of a prompt are real words or terms: set difference in C leaves the rest.
+        hopeful = {
+            w: c
+            for w in set(_TYPO_TOKEN.findall(text)) - skip
+            if (c := self._typo_entries(w, concepts, cache))
+        }
+        if hopeful:
+            taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
+            taken_starts = [a for a, _ in taken]
+            taken_reach = list(accumulate((b for _, b in taken), max))
+            for m in _TYPO_TOKEN.finditer(text):
+                candidates = hopeful.get(m.group())
+                if not candidates:
+                    continue
+                # skip words that overlap a hit already found
+                i = bisect_left(taken_starts, m.end())
+                if i and taken_reach[i - 1] > m.start():
+                    continue
+                found.extend(Hit(e, m.start(), m.end(), view) for e in candidates)
+        if not text.isascii():
+            found.extend(self._hangul_typos(text, view, concepts, scan))
         return found
+
+    def _hangul_typos(
+        self, text: str, view: View, concepts: tuple[str, ...], scan: Scan
+    ) -> Iterator[Hit]:
+        """Korean words one letter (jamo) from a Hangul term (see gardien.text.hangul). Past
+        MAX_HANGUL_TYPO_WORDS distinct words the scan is marked truncated (a review)."""
+        skip = self._typo_skip
+        words = [w for w in dict.fromkeys(HANGUL_WORD.findall(text)) if w not in skip]
+        if len(words) > MAX_HANGUL_TYPO_WORDS:
+            scan.truncated = True
+            del words[MAX_HANGUL_TYPO_WORDS:]
+        hopeful = {
+            w: c
+            for w in words
+            if (
+                c := [
+                    (n, e)
+                    for n, e in self.hangul_typos.candidates(w, skip)
+                    if e.concept in concepts
+                ]
+            )
+        }
+        if not hopeful:
+            return
+        for m in HANGUL_WORD.finditer(text):
+            for length, entry in hopeful.get(m.group(), ()):
+                yield Hit(entry, m.start(), m.start() + length, view)
+
+    def _typo_entries(
+        self, word: str, concepts: tuple[str, ...], cache: dict[str, tuple[TermEntry, ...]]
+    ) -> tuple[TermEntry, ...]:
+        """The terms of ``concepts`` that ``word`` could be a typo of, one per key (cached)."""
+        candidates = cache.get(word)
+        if candidates is None:
+            by_key: dict[str, TermEntry] = {}
+            for entry in self.typo_candidates(word):
+                if entry.concept in concepts:
+                    by_key.setdefault(entry.key, entry)
+            candidates = tuple(by_key.values())
+            if len(cache) < _TYPO_CACHE:  # words repeat across prompts; bounded memory
+                cache[word] = candidates
+        return candidates
 
     def _ages(
         self, texts: list[str], units: list[Hit], *, in_view: bool = False
@@ -765,8 +850,9 @@ def _glued(
 
 def _prune(hits: list[Hit], ages: list[AgeHit]) -> list[Hit]:
     """Drop hits that say nothing new: inside an age (``old`` in ``12 years old``), inside a longer
-    hit of the same concept (``girl`` in ``1girl``), or the same span and concept in another
-    language. Linear after sorting, whatever the number of hits."""
+    hit of the same concept (``girl`` in ``1girl``), the same span and concept in another
+    language, or youth inside an adult term (``male``, Polish "small", in ``mature_male``).
+    Linear after sorting, whatever the number of hits."""
     spans = sorted(
         ((h, *h.view.base_span(h.start, h.end)) for h in hits), key=lambda t: (t[1], t[1] - t[2])
     )
@@ -783,9 +869,14 @@ def _prune(hits: list[Hit], ages: list[AgeHit]) -> list[Hit]:
         concept = hit.entry.concept
         if b <= reach.get(concept, -1):
             continue
+        if concept in _YOUTH and b <= reach.get("adult", -1):
+            continue
         reach[concept] = b
         kept.append(hit)
     return kept
+
+
+_YOUTH = ("youth", "youth_leaning")
 
 
 def deletions(word: str) -> list[str]:

@@ -12,8 +12,9 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import accumulate
 
 from gardien.core.categories import MINORS, SEXUAL, SEXUAL_MINORS
 from gardien.core.verdict import Finding
@@ -163,10 +164,11 @@ def _youth_pairs(f: Field) -> list[tuple[Hit, Hit]]:
 
 
 _BARE_AGE = re.compile(r"[\s,/(\[{、，]*(\d{1,2}|[^\W\d_]{2,20})[\s)\]}]*(?:[,;|、，。]|$)")
-# "chica de 13", "menina de 12", "ragazza di 13": in Romance languages "of <number>" after a person
+# "chica de 13", "menina de 12", "ragazza di 13", Dutch "jongen van 9": "of <number>" after a person
 # is an age wherever it stands in the item; a unit after the number makes it a measure.
 _OF_AGE = re.compile(
-    r"\s+(?:de|di|da|del)\s+(\d{1,2})(?![\d/%]|[.,:]? ?\d)(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)",
+    r"\s+(?:de|di|da|del|van)\s+(\d{1,2})(?![\d/%]|[.,:]? ?\d)"
+    r"(?!\s*(?:cm|mm|m|kg|g|h|min|x|€|\$)\b)",
     re.IGNORECASE,
 )
 
@@ -199,7 +201,7 @@ def _birth_years(f: Field) -> list[tuple[int, int, int, str]]:
 
 def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
     """A number standing alone right after a person noun: ``girl, 12``, ``Mädchen (12)``, or
-    after "of" in Romance languages: ``chica de 13``.
+    after "of" in Romance languages and Dutch: ``chica de 13``, ``jongen van 9``.
 
     Read only where it ends a comma-list item, so ``girl, 2 dogs`` is a count and ``girl:1.2`` a
     weight, not an age. The text after the noun is read without invisible characters and in
@@ -228,6 +230,8 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
 
 def compose(positive: Field, negative: Field | None) -> Composition:
     """Scores and findings for one request."""
+    positive = _without_lone_terms(positive)
+    negative = None if negative is None else _without_lone_terms(negative)
     out = Composition()
     _positive(positive, out)
     _leaning_young(positive, out)
@@ -236,6 +240,58 @@ def compose(positive: Field, negative: Field | None) -> Composition:
         _undressing_negative(positive, negative, out)
     out.findings = _capped(out.findings, out.omitted)
     return out
+
+
+def _without_lone_terms(f: Field) -> Field:
+    """``f`` without the terms that count only next to a minor, a person or an age (``nu``:
+    French and Portuguese "naked", Dutch "now") where no such word stands beside them."""
+    hits = f.scan.hits
+    wanted = {h.entry.next_to for h in hits if h.entry.next_to}
+    if not wanted:
+        return f
+    neighbours = {concepts: _Spans(f, concepts) for concepts in wanted}
+    kept = [h for h in hits if not h.entry.next_to or neighbours[h.entry.next_to].beside(h)]
+    return replace(f, scan=replace(f.scan, hits=kept))
+
+
+class _Spans:
+    """Where the hits of some concepts (and ages) lie, to ask what stands beside a word."""
+
+    def __init__(self, f: Field, concepts: tuple[str, ...]) -> None:
+        hits = f.scan.hits
+        spans = [h.view.base_span(h.start, h.end) for h in hits if h.entry.concept in concepts]
+        if "age" in concepts:
+            spans.extend((a.start, a.end) for a in f.scan.ages)
+        spans.sort()
+        self.text = f.text
+        self.starts = [a for a, _ in spans]
+        self.reach = list(accumulate((b for _, b in spans), max))
+
+    def _any_in(self, lo: int, hi: int) -> bool:
+        i = bisect_left(self.starts, hi)
+        return lo < hi and i > 0 and self.reach[i - 1] > lo
+
+    def beside(self, hit: Hit) -> bool:
+        text, n = self.text, len(self.text)
+        a, b = hit.view.base_span(hit.start, hit.end)
+        i = a
+        while i > max(0, a - _GAP) and not text[i - 1].isalnum():
+            i -= 1
+        j = i
+        while j > max(0, i - _WORD) and text[j - 1].isalnum():
+            j -= 1
+        k = b
+        while k < min(n, b + _GAP) and not text[k].isalnum():
+            k += 1
+        m = k
+        while m < min(n, k + _WORD) and text[m].isalnum():
+            m += 1
+        return self._any_in(j, i) or self._any_in(k, m)
+
+
+#: Punctuation and spaces skipped to reach the word beside a term, and the longest word read.
+_GAP = 8
+_WORD = 64
 
 
 def _capped(

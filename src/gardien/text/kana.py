@@ -1,0 +1,55 @@
+"""Kana written without their voicing marks: ``ヌート`` for ``ヌード``, ``ほるの`` for ``ポルノ``.
+
+Dropping the dakuten (゛) or handakuten (゜) is the kana typo, and a cheap disguise: the word
+still reads, but no longer matches. Terms written in katakana (loanwords: ヌード, ポルノ) are
+added a second time with their marks removed, as entries of the same automaton (one pass finds
+both). Hiragana terms are not: kana terms match anywhere, and without its marks a native word is
+part of everyday grammar (こども -> ことも, as in することもある).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # lexicon.py imports devoiced() from here
+    from gardien.text.lexicon import TermEntry
+
+_MARKS: Final = ("\u3099", "\u309a")
+#: Shortest kana term also read without its voicing marks: shorter ones collide with real words.
+MIN_DEVOICED: Final = 3
+_DEVOICED_CONCEPTS: Final = ("coded", "minor", "sexual_explicit")
+
+
+def devoiced(text: str) -> str:
+    """``text`` with the voicing marks of its kana removed (same length once recomposed)."""
+    bare = unicodedata.normalize("NFD", text)
+    for mark in _MARKS:
+        bare = bare.replace(mark, "")
+    return unicodedata.normalize("NFC", bare)
+
+
+def _is_katakana(ch: str) -> bool:
+    return "\u30a0" <= ch <= "\u30ff"
+
+
+def devoiced_terms(entries: Iterable[TermEntry]) -> list[TermEntry]:
+    """Katakana terms of at least MIN_DEVOICED characters, without their voicing marks, where
+    that changes them and the result is not itself a term (real words are filtered by the
+    caller)."""
+    entries = list(entries)
+    keys = {e.key for e in entries}
+    out = []
+    for e in entries:
+        if e.concept not in _DEVOICED_CONCEPTS or len(e.key) < MIN_DEVOICED:
+            continue
+        if not all(_is_katakana(c) for c in e.term):
+            continue
+        bare = devoiced(e.key)
+        if bare != e.key and bare not in keys:
+            keys.add(bare)
+            term = f"{e.term} (voicing marks dropped)"
+            out.append(replace(e, term=term, key=bare, followed_by=(), preceded_by=()))
+    return out
