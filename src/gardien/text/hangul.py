@@ -81,7 +81,9 @@ class HangulTypos:
         ``term``, followed by at most one particle (none for whole-word terms). A prefix that
         is a real word or a term (``skip``) is no typo."""
         found: list[tuple[int, TermEntry]] = []
-        if word[0] not in self._firsts and word[1] not in self._seconds:
+        if len(word) < MIN_SYLLABLES or (
+            word[0] not in self._firsts and word[1] not in self._seconds
+        ):
             return found
         for length in range(max(MIN_SYLLABLES, len(word) - MAX_TAIL), self.longest + 1):
             if length > len(word):

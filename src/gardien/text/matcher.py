@@ -45,9 +45,12 @@ _AGE_LEET = re.compile(
     r"(?<=[^\W\d])\d+(?=[^\W\d])|(?<![^\W_])0(?=[^\W\d]{2})|(?<=[^\W\d]{2})\d(?!\w)"
 )
 _RUN = re.compile(r"([^\W\d])\1+")
-_SPACED = re.compile(r"(?<![^\W_])(?:[^\W_] ){2,}[^\W_](?![^\W_])")
+# Han and kana have no spaces between words, so spaces between single characters disguise a
+# word even inside a run ("裸の小 学 生"): such characters are joined wherever they stand.
+_CJK = "[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]"
+_SPACED = re.compile(rf"(?<![^\W_])(?:[^\W_] ){{2,}}[^\W_](?![^\W_])|{_CJK}(?: {_CJK})+")
 # Cheap test for _SPACED, run on " " + text: a literal first character lets the engine skip ahead.
-_SPACED_TRIGGER = re.compile(r" [^\W_] [^\W_] [^\W_](?![^\W_])")
+_SPACED_TRIGGER = re.compile(rf" [^\W_] [^\W_] [^\W_](?![^\W_])|{_CJK} {_CJK}")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
