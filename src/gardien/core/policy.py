@@ -75,7 +75,7 @@ class Policy(BaseModel):
         )
 
 
-BUILTIN_POLICIES = ("child-safety", "strict")
+BUILTIN_POLICIES = ("child-safety", "strict", "generation")
 
 
 def _parse(data: dict[str, object], source: str) -> Policy:

@@ -47,7 +47,9 @@ class Finding:
     concept: str | None = None
     term: str | None = None
     language: str | None = None
-    via: str | None = None  # how it was found: base, leet, stretch, spacing, typo
+    via: str | None = None  # how it was found: base, leet, stretch, spacing, typo; or a detector
+    #: In an image: the box (left, top, width, height, in pixels) the finding refers to.
+    region: tuple[int, int, int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
