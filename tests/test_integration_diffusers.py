@@ -107,9 +107,9 @@ def components(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     vocab["<|endoftext|>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    tokenizer = CLIPTokenizer(
-        vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=77
-    )
+    # A local folder: from_pretrained reads vocab.json and merges.txt, and never the hub.
+    tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=77)
+    assert tokenizer("a cat").input_ids[0] == vocab["<|startoftext|>"]
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
