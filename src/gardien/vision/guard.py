@@ -136,6 +136,11 @@ class ImageGuard:
     ) -> list[Verdict]:
         return [self.check(image, **kwargs) for image in images]  # type: ignore[arg-type]
 
+    def error_verdict(self, detail: str, *, prompt_verdict: Verdict | None = None) -> Verdict:
+        """The verdict on an image that could not be checked at all (an integration could not
+        turn a pipeline's output into pixels): the policy's ``on_error``, never ``allow``."""
+        return self._failed([_error(detail)], prompt_verdict)
+
     # -- steps
 
     def _decode(self, image: Path | bytes | RGBArray, name: str) -> RGBArray:

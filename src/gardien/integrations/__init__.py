@@ -1,0 +1,14 @@
+"""Guards where images are generated: diffusers pipelines and ComfyUI workflows.
+
+Each integration is an optional extra and is imported on its own, so importing this package
+needs nothing beyond gardien itself:
+
+- :mod:`gardien.integrations.diffusers`: ``GardienSafetyChecker`` (a drop-in ``safety_checker``)
+  and ``guard_pipeline`` (prompt screening before generation, image checks after, for any
+  pipeline). Needs ``pip install 'gardien[diffusers]'``.
+- :mod:`gardien.integrations.comfyui`: ComfyUI custom nodes (prompt guard, image guard, gate).
+"""
+
+from gardien.integrations._common import IntegrationError
+
+__all__ = ["IntegrationError"]
