@@ -444,13 +444,20 @@ class Nonsense:
         return ["not a finding"]
 
 
+class Overreaching:
+    name = "overreaching"
+
+    def read(self, data: bytes | None, pixels: RGBArray) -> list[Finding]:
+        return [Finding(kind="rule", category="sexual/minors", score=1.0, detail="says so")]
+
+
 EXPOSED = Signal("FEMALE_BREAST_EXPOSED", 0.9, Region(1, 2, 3, 4))
 
 
 @pytest.mark.parametrize("signals", [(), (EXPOSED,)])
 @pytest.mark.parametrize("policy", ["generation", "child-safety"])
 def test_provenance_never_changes_the_decision(signals: tuple[Signal, ...], policy: str) -> None:
-    readers = [StableDiffusionWatermarkReader(), Recorder(), Failing(), Nonsense()]
+    readers = [StableDiffusionWatermarkReader(), Recorder(), Failing(), Nonsense(), Overreaching()]
     if default_provenance_readers()[0][0].name == "c2pa":
         readers.append(C2PAReader())
     images = [encode(scene(11)), encode(np.zeros((300, 300, 3), dtype=np.uint8)), b"not an image"]
@@ -479,9 +486,10 @@ def test_readers_get_the_file_bytes_or_none_for_an_array() -> None:
 
 
 def test_failing_readers_become_findings() -> None:
-    found = read_provenance([Failing(), Nonsense()], None, scene(14))
-    assert [f.concept for f in found] == ["provenance_error", "provenance_error"]
+    found = read_provenance([Failing(), Nonsense(), Overreaching()], None, scene(14))
+    assert [f.concept for f in found] == ["provenance_error"] * 3
     assert "broken reader" in found[0].detail and "nonsense" in found[1].detail
+    assert "'overreaching'" in found[2].detail and "no category" in found[2].detail
 
 
 def test_default_readers_say_what_is_missing() -> None:

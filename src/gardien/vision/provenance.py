@@ -69,7 +69,11 @@ class ProvenanceReader(Protocol):
 def read_provenance(
     readers: Sequence[ProvenanceReader], data: bytes | None, pixels: RGBArray
 ) -> list[Finding]:
-    """Every reader's findings. A reader that raises or answers nonsense becomes a finding."""
+    """Every reader's findings. A reader that raises or answers nonsense becomes a finding.
+
+    Only findings of kind ``provenance`` with no category are accepted, so that no reader can
+    look, to whoever reads the verdict, as if it had weighed in on a category.
+    """
     findings: list[Finding] = []
     for reader in readers:
         name = getattr(reader, "name", type(reader).__name__)
@@ -77,6 +81,8 @@ def read_provenance(
             found = reader.read(data, pixels)
             if not isinstance(found, list) or not all(isinstance(f, Finding) for f in found):
                 raise TypeError("did not return a list of findings")
+            if any(f.kind != KIND or f.category is not None for f in found):
+                raise ValueError(f"returned a finding not of kind {KIND!r} with no category")
             findings.extend(found)
         except Exception as exc:
             detail = f"provenance reader {name!r} failed: {type(exc).__name__}: {exc}"
