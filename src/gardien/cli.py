@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, TypeVar
 
 import click
 
@@ -21,6 +22,7 @@ from gardien.text.guard import DEFAULT_MAX_CHARS, PromptGuard
 from gardien.text.lexicon import bundled_lexicon_paths, load_lexicon_file
 
 _COLOURS = {Decision.ALLOW: "green", Decision.REVIEW: "yellow", Decision.BLOCK: "red"}
+T = TypeVar("T")
 
 
 def _guard(policy: str, max_chars: int, lexicons: tuple[Path, ...] = ()) -> PromptGuard:
@@ -30,20 +32,35 @@ def _guard(policy: str, max_chars: int, lexicons: tuple[Path, ...] = ()) -> Prom
         raise click.ClickException(str(exc)) from None
 
 
+def progress_bar(items: Sequence[T], label: str) -> Any:
+    """A progress bar on stderr: shown on a terminal, silent in pipes."""
+    return click.progressbar(
+        items, label=label, file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
+    )
+
+
 class _LazyGroup(click.Group):
     """Commands whose modules load only when used: the hashing commands bring numba, SQLAlchemy
-    and python-threatexchange, which `gardien prompt` has no use for (0.4 s of start-up)."""
+    and python-threatexchange, and the image commands their models, which `gardien prompt` has
+    no use for (0.4 s of start-up)."""
 
-    lazy: ClassVar[dict[str, str]] = {"hash": "hash_command", "bank": "bank", "match": "match"}
+    #: command name -> (module in the gardien package, attribute)
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "hash": ("cli_hashing", "hash_command"),
+        "bank": ("cli_hashing", "bank"),
+        "match": ("cli_hashing", "match"),
+        "image": ("cli_image", "image"),
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
-            from gardien import cli_hashing
-
-            command: click.Command = getattr(cli_hashing, self.lazy[name])
+            module, attribute = self.lazy[name]
+            command: click.Command = getattr(
+                importlib.import_module(f"gardien.{module}"), attribute
+            )
             return command
         return super().get_command(ctx, name)
 

@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import numpy as np
 from numpy.typing import NDArray
 
+from gardien.cli import progress_bar as _progress
 from gardien.core.errors import GardienError
 from gardien.hashing.banks import (
     MAX_THRESHOLD,
@@ -51,7 +52,6 @@ from gardien.media import (
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 BATCH = 256
-T = TypeVar("T")
 
 _home_option = click.option(
     "--home",
@@ -72,13 +72,6 @@ def _banks(home: Path | None) -> Iterator[HashBanks]:
             yield banks
     except GardienError as exc:
         raise _fail(exc) from None
-
-
-def _progress(items: Sequence[T], label: str) -> Any:
-    """A progress bar on stderr: shown on a terminal, silent in pipes."""
-    return click.progressbar(
-        items, label=label, file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
-    )
 
 
 class _Stage:

@@ -1,6 +1,13 @@
 """Image detectors (nudity, apparent age), provenance, and the image guard."""
 
 from gardien.vision.guard import ImageGuard, SignalMapError, load_signal_map
+from gardien.vision.provenance import (
+    C2PAReader,
+    ProvenanceReader,
+    StableDiffusionWatermarkReader,
+    default_provenance_readers,
+    read_provenance,
+)
 from gardien.vision.registry import (
     age_estimator_names,
     detector_names,
@@ -21,17 +28,22 @@ from gardien.vision.signals import (
 __all__ = [
     "AgeEstimate",
     "AgeEstimator",
+    "C2PAReader",
     "ImageDetector",
     "ImageGuard",
+    "ProvenanceReader",
     "Region",
     "Signal",
     "SignalMapError",
+    "StableDiffusionWatermarkReader",
     "VisionError",
     "age_estimator_names",
+    "default_provenance_readers",
     "detector_names",
     "load_age_estimator",
     "load_detector",
     "load_signal_map",
+    "read_provenance",
     "register_age_estimator",
     "register_detector",
 ]

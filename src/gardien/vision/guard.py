@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -27,6 +27,7 @@ from gardien.core.errors import GardienError
 from gardien.core.policy import Policy, load_policy
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.media import DEFAULT_MAX_PIXELS, MediaError, RGBArray, decode_image, read_media
+from gardien.vision.provenance import ProvenanceReader, read_provenance
 from gardien.vision.signals import AgeEstimate, AgeEstimator, ImageDetector, Region, Signal
 
 Strength = Literal["explicit", "suggestive", "face", "ignore"]
@@ -85,7 +86,11 @@ class ImageInput:
 
 
 class ImageGuard:
-    """Checks images with the given detectors and (optionally) an age estimator."""
+    """Checks images with the given detectors and (optionally) an age estimator.
+
+    ``provenance`` readers (:mod:`gardien.vision.provenance`) add their findings to each verdict
+    of an image that decoded; they never change its decision or scores.
+    """
 
     def __init__(
         self,
@@ -97,6 +102,7 @@ class ImageGuard:
         challenge_age: int = CHALLENGE_AGE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         prompt_guard: object | None = None,
+        provenance: Sequence[ProvenanceReader] = (),
     ) -> None:
         self.detectors = list(detectors)
         self.age_estimator = age_estimator
@@ -105,6 +111,8 @@ class ImageGuard:
         self.challenge_age = challenge_age
         self.max_pixels = max_pixels
         self._prompt_guard = prompt_guard
+        #: Readers whose findings (C2PA, watermarks) are added to verdicts; never to decisions.
+        self.provenance = list(provenance)
 
     # -- entry points
 
@@ -122,14 +130,19 @@ class ImageGuard:
         if prompt_verdict is None and prompt is not None:
             prompt_verdict = self._screen_prompt(prompt, negative_prompt)
         try:
-            pixels = self._decode(image, label)
+            data, pixels = self._decode(image, label)
         except MediaError as exc:
-            return self._failed([_error(f"cannot decode image: {exc}")], prompt_verdict)
+            undecodable = _error(f"cannot decode image: {exc}", "undecodable")
+            return self._failed([undecodable], prompt_verdict)
         try:
-            return self._check_pixels(pixels, prompt_verdict)
+            verdict = self._check_pixels(pixels, prompt_verdict)
         except Exception as exc:  # a bug must not fail open either
             detail = f"image guard error: {type(exc).__name__}: {exc}"
-            return self._failed([_error(detail)], prompt_verdict)
+            verdict = self._failed([_error(detail)], prompt_verdict)
+        if not self.provenance:
+            return verdict
+        found = read_provenance(self.provenance, data, pixels)  # findings only: same decision
+        return replace(verdict, findings=verdict.findings + tuple(found))
 
     def check_many(
         self, images: Iterable[Path | bytes | RGBArray], **kwargs: object
@@ -143,13 +156,15 @@ class ImageGuard:
 
     # -- steps
 
-    def _decode(self, image: Path | bytes | RGBArray, name: str) -> RGBArray:
+    def _decode(self, image: Path | bytes | RGBArray, name: str) -> tuple[bytes | None, RGBArray]:
+        """The file's bytes (for provenance; None for an array) and its pixels."""
         if isinstance(image, Path):
             data = read_media(image)
-            return decode_image(data, name=name, max_pixels=self.max_pixels)
+            return data, decode_image(data, name=name, max_pixels=self.max_pixels)
         if isinstance(image, bytes | bytearray | memoryview):
-            return decode_image(bytes(image), name=name, max_pixels=self.max_pixels)
-        return _checked_array(image, name, self.max_pixels)
+            data = bytes(image)
+            return data, decode_image(data, name=name, max_pixels=self.max_pixels)
+        return None, _checked_array(image, name, self.max_pixels)
 
     def _screen_prompt(self, prompt: str, negative_prompt: str) -> Verdict:
         if self._prompt_guard is None:
@@ -306,8 +321,8 @@ class ImageGuard:
         )
 
 
-def _error(detail: str) -> Finding:
-    return Finding(kind="error", category=None, score=0.0, detail=detail)
+def _error(detail: str, concept: str | None = None) -> Finding:
+    return Finding(kind="error", category=None, score=0.0, detail=detail, concept=concept)
 
 
 def _rule(category: str, score: float, detail: str, concept: str) -> Finding:
