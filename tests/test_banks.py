@@ -1,4 +1,7 @@
-"""Banks end to end: import, match with thresholds and allow-lists, remove, compact, sync."""
+"""Banks end to end: import, match with thresholds and allow-lists, remove, compact, sync.
+
+Each test runs with the metadata on SQLite and on PostgreSQL (tests/pg.py).
+"""
 
 from __future__ import annotations
 
@@ -26,12 +29,13 @@ from tests.hashing_fixtures import (
     scene,
     write_list,
 )
+from tests.pg import Backend
 
 
 @pytest.fixture
-def banks(tmp_path: Path) -> HashBanks:
-    with HashBanks(tmp_path / "home") as opened:
-        yield opened  # type: ignore[misc]
+def banks(backend: Backend) -> Iterator[HashBanks]:
+    with HashBanks(backend.home, database_url=backend.url) as opened:
+        yield opened
 
 
 def _hex(row: np.ndarray) -> str:

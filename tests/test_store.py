@@ -1,11 +1,16 @@
-"""The bank store: schema by migration, banks, segments, metadata, tombstones, sync state."""
+"""The bank store: schema by migration, banks, segments, metadata, tombstones, sync state.
+
+Tests taking ``store`` or ``backend`` run on SQLite and on PostgreSQL (see tests/pg.py); those
+marked SQLite only look at what PostgreSQL has no counterpart of (the file, WAL).
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +18,10 @@ import numpy as np
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, func, insert, inspect, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from gardien.core.errors import GardienError
 from gardien.hashing import store as store_module
@@ -28,111 +33,119 @@ from gardien.hashing.store import (
     BankStore,
     Segment,
     SyncState,
+    banks,
+    segments,
+    signal_metadata,
 )
-from gardien.home import gardien_home
+from gardien.home import gardien_database_url, gardien_home
+from tests.pg import Backend, alembic_config, head
 
 TABLES = {"banks", "segments", "signal_metadata", "signal_records", "tombstones", "sync_state"}
+WHEN = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[BankStore]:
-    with BankStore(tmp_path / "home") as opened:
+def store(backend: Backend) -> Iterator[BankStore]:
+    with backend.open() as opened:
         yield opened
 
 
-def _db(home: Path) -> sqlite3.Connection:
-    return sqlite3.connect(home / "gardien.db")
+@contextmanager
+def _connect(backend: Backend) -> Iterator[Connection]:
+    """A connection of its own to the backend's database, in a transaction committed at the end."""
+    engine = create_engine(backend.database_url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
-def _rows(home: Path, table: str) -> int:
-    with _db(home) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+def _rows(store: BankStore, table: str) -> int:
+    with store.transaction() as conn:
+        query = select(func.count()).select_from(SCHEMA.tables[table])
+        return int(conn.execute(query).scalar_one())
 
 
-def _alembic_config(url: str) -> Config:
-    config = Config()
-    migrations = Path(store_module.__file__).parent / "migrations"
-    config.set_main_option("script_location", str(migrations))
-    config.set_main_option("path_separator", "os")
-    config.set_main_option("sqlalchemy.url", url)
-    return config
-
-
-def _head() -> str:
-    script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+def _versions(backend: Backend) -> list[tuple[str, ...]]:
+    with _connect(backend) as conn:
+        return [tuple(row) for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
 
 
 # --- schema and migrations ------------------------------------------------------------------
 
 
 def test_fresh_home_gets_schema_at_head(tmp_path: Path) -> None:
+    """SQLite only: the file in the home, in WAL mode."""
     home = tmp_path / "deep" / "home"
     with BankStore(home) as store:
         assert store.list_banks() == []
+        assert store.db_path == home / "gardien.db"
+        assert store.database == str(home / "gardien.db")
     assert (home / "segments").is_dir()
     assert (home / "gardien.db").is_file()
     engine = create_engine(f"sqlite:///{home / 'gardien.db'}")
     try:
         with engine.connect() as conn:
             assert TABLES | {"alembic_version"} <= set(inspect(conn).get_table_names())
-            assert MigrationContext.configure(conn).get_current_revision() == _head()
+            assert MigrationContext.configure(conn).get_current_revision() == head()
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         engine.dispose()
 
 
-def test_reopening_an_existing_home_keeps_data_and_revision(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    with BankStore(home) as store:
+def test_a_sqlite_url_names_another_file(tmp_path: Path) -> None:
+    """SQLite only: the metadata goes to the file named; the segment files stay in the home."""
+    home, db = tmp_path / "home", tmp_path / "elsewhere.db"
+    with BankStore(home, url=f"sqlite:///{db}") as store:
+        store.create_bank("b", "md5")
+        assert (store.db_path, store.database) == (db, str(db))
+        assert repr(store) == f"BankStore({str(home)!r}, url={str(db)!r})"
+        with store.transaction() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert db.is_file() and (home / "segments").is_dir()
+    assert not (home / "gardien.db").exists()
+
+
+def test_reopening_an_existing_home_keeps_data_and_revision(backend: Backend) -> None:
+    with backend.open() as store:
         store.create_bank("ncmec", "pdq", category="known-csam")
         store.add_segment("ncmec", "segments/ncmec-1.npy", 3, [(0, {"note": "x"})])
-    with BankStore(home) as store:
+    with backend.open() as store:
         bank = store.get_bank("ncmec")
         assert (bank.category, bank.count) == ("known-csam", 3)
         [segment] = store.segments("ncmec")
         assert store.metadata(segment.id, [0, 1]) == {0: {"note": "x"}}
-    with _db(home) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+    assert _versions(backend) == [(head(),)]
 
 
-def test_migration_matches_the_tables_in_store_py(store: BankStore) -> None:
-    engine = create_engine(f"sqlite:///{store.db_path}")
-    try:
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), SCHEMA)
-    finally:
-        engine.dispose()
+def test_migration_matches_the_tables_in_store_py(store: BankStore, backend: Backend) -> None:
+    with _connect(backend) as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SCHEMA)
     assert diff == []
 
 
-def test_migrations_downgrade_and_upgrade_again(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    config = _alembic_config(f"sqlite:///{db}")
+def test_migrations_downgrade_and_upgrade_again(backend: Backend) -> None:
+    backend.home.mkdir()
+    config = alembic_config(backend.database_url)
     command.upgrade(config, "head")
     command.downgrade(config, "base")
-    with sqlite3.connect(db) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert not names & TABLES
+    with _connect(backend) as conn:
+        assert not set(inspect(conn).get_table_names()) & TABLES
     command.upgrade(config, "head")
-    with sqlite3.connect(db) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert names >= TABLES
+    with _connect(backend) as conn:
+        assert set(inspect(conn).get_table_names()) >= TABLES
 
 
-def test_migration_creates_signal_records_indexed_by_record(store: BankStore) -> None:
-    engine = create_engine(f"sqlite:///{store.db_path}")
-    try:
-        with engine.connect() as conn:
-            inspector = inspect(conn)
-            columns = {c["name"]: c for c in inspector.get_columns("signal_records")}
-            indexes = inspector.get_indexes("signal_records")
-            [fk] = inspector.get_foreign_keys("signal_records")
-            pk = inspector.get_pk_constraint("signal_records")
-    finally:
-        engine.dispose()
+def test_migration_creates_signal_records_indexed_by_record(
+    store: BankStore, backend: Backend
+) -> None:
+    with _connect(backend) as conn:
+        inspector = inspect(conn)
+        columns = {c["name"]: c for c in inspector.get_columns("signal_records")}
+        indexes = inspector.get_indexes("signal_records")
+        [fk] = inspector.get_foreign_keys("signal_records")
+        pk = inspector.get_pk_constraint("signal_records")
     assert list(columns) == ["segment_id", "position", "record"]
     assert not any(c["nullable"] for c in columns.values())
     assert pk["constrained_columns"] == ["segment_id", "position"]
@@ -142,87 +155,93 @@ def test_migration_creates_signal_records_indexed_by_record(store: BankStore) ->
     assert (fk["referred_table"], fk["options"].get("ondelete")) == ("segments", "CASCADE")
 
 
-def test_upgrade_from_0001_fills_in_records_from_metadata(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    command.upgrade(_alembic_config(f"sqlite:///{home / 'gardien.db'}"), "0001")
-    with _db(home) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
-        now = "2025-01-01 00:00:00.000000"
+def test_upgrade_from_0001_fills_in_records_from_metadata(backend: Backend) -> None:
+    backend.home.mkdir()
+    command.upgrade(alembic_config(backend.database_url), "0001")
+    assert _versions(backend) == [("0001",)]
+    with _connect(backend) as conn:
+        bank_id = conn.execute(
+            insert(banks)
+            .values(
+                name="ncmec",
+                signal_type="pdq",
+                kind="block",
+                source="",
+                category="",
+                enabled=True,
+                description="",
+                created_at=WHEN,
+                updated_at=WHEN,
+            )
+            .returning(banks.c.id)
+        ).scalar_one()
+        old = conn.execute(
+            insert(segments)
+            .values(bank_id=bank_id, file="segments/old.npy", count=5, created_at=WHEN)
+            .returning(segments.c.id)
+        ).scalar_one()
         conn.execute(
-            "INSERT INTO banks (id, name, signal_type, kind, source, category, threshold, "
-            "enabled, description, created_at, updated_at) "
-            "VALUES (1, 'ncmec', 'pdq', 'block', '', '', NULL, 1, '', ?, ?)",
-            (now, now),
-        )
-        conn.execute(
-            "INSERT INTO segments (id, bank_id, file, count, created_at) "
-            "VALUES (1, 1, 'segments/old.npy', 4, ?)",
-            (now,),
-        )
-        conn.executemany(
-            "INSERT INTO signal_metadata (segment_id, position, data) VALUES (1, ?, ?)",
+            insert(signal_metadata),
             [
-                (0, json.dumps({"record": "m1-e1", "entry_id": "e1"})),
-                (1, json.dumps({"note": "no record"})),
-                (2, json.dumps({"record": "m1-é2"})),
-                (3, json.dumps({"record": 7})),
+                {"segment_id": old, "position": position, "data": json.dumps(data)}
+                for position, data in [
+                    (0, {"record": "m1-e1", "entry_id": "e1"}),
+                    (1, {"note": "no record"}),
+                    (2, {"record": "m1-é2"}),
+                    (3, {"record": 7}),
+                    (4, {"record": "m1-e4", "note": "an escaped NUL: \x00"}),  # PostgreSQL's
+                ]  # JSON types refuse a document holding one
             ],
         )
-    with BankStore(home) as store:
-        assert store.record_positions("ncmec", ["m1-e1", "m1-é2", "m1-none"]) == {1: [0, 2]}
-        assert store.get_bank("ncmec").count == 4
-        store.add_segment("ncmec", "segments/new.npy", 1, [(0, {"record": "m1-e1"})])
-        assert store.record_positions("ncmec", ["m1-e1"]) == {1: [0], 2: [0]}
-    with _db(home) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
-        assert conn.execute(
-            "SELECT segment_id, position, record FROM signal_records ORDER BY 1, 2"
-        ).fetchall() == [(1, 0, "m1-e1"), (1, 2, "m1-é2"), (2, 0, "m1-e1")]
+    with backend.open() as store:
+        assert store.record_positions("ncmec", ["m1-e1", "m1-é2", "m1-e4", "m1-none"]) == {
+            old: [0, 2, 4]
+        }
+        assert store.get_bank("ncmec").count == 5
+        new = store.add_segment("ncmec", "segments/new.npy", 1, [(0, {"record": "m1-e1"})])
+        assert store.record_positions("ncmec", ["m1-e1"]) == {old: [0], new.id: [0]}
+    assert _versions(backend) == [(head(),)]
 
 
-def test_record_backfill_for_other_databases_reads_the_metadata(tmp_path: Path) -> None:
+def test_record_backfill_for_other_databases_reads_the_metadata(store: BankStore) -> None:
     path = Path(store_module.__file__).parent / "migrations" / "versions" / "0002_signal_records.py"
     spec = importlib.util.spec_from_file_location("gardien_migration_0002", path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    home = tmp_path / "home"
-    with BankStore(home) as store:
-        store.create_bank("b", "md5")
-        s1 = store.add_segment("b", "segments/1.npy", 3)
-        s2 = store.add_segment("b", "segments/2.npy", 2)
-    with _db(home) as conn:
-        conn.executemany(
-            "INSERT INTO signal_metadata (segment_id, position, data) VALUES (?, ?, ?)",
-            [
-                (s1.id, 0, json.dumps({"record": "a"})),
-                (s1.id, 2, json.dumps({"record": 2})),
-                (s2.id, 1, json.dumps({"record": "b"})),
-            ],
-        )
-    engine = create_engine(f"sqlite:///{home / 'gardien.db'}")
-    try:
-        with engine.begin() as conn:
-            migration._backfill_rows(conn)
-    finally:
-        engine.dispose()
-    with BankStore(home) as store:
-        assert store.record_positions("b", ["a", "b", "2"]) == {s1.id: [0], s2.id: [1]}
-
-
-def test_database_from_an_unknown_revision_is_refused(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    BankStore(home).close()
-    with _db(home) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '9999'")
-    with pytest.raises(BankError, match="newer version of gardien"):
-        BankStore(home)
-
-
-def test_foreign_keys_are_on(store: BankStore) -> None:
+    store.create_bank("b", "md5")
+    s1 = store.add_segment("b", "segments/1.npy", 3)
+    s2 = store.add_segment("b", "segments/2.npy", 3)
+    rows = [
+        (s1.id, 0, {"record": "a"}),
+        (s1.id, 2, {"record": 2}),
+        (s2.id, 1, {"record": "b"}),
+        (s2.id, 2, {"record": "nul\x00"}),  # left out: PostgreSQL's text cannot hold it
+    ]
     with store.transaction() as conn:
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        conn.execute(
+            insert(signal_metadata),
+            [{"segment_id": s, "position": p, "data": json.dumps(d)} for s, p, d in rows],
+        )
+        migration._backfill_rows(conn)
+    assert store.record_positions("b", ["a", "b", "2"]) == {s1.id: [0], s2.id: [1]}
+    assert _rows(store, "signal_records") == 2
+
+
+def test_database_from_an_unknown_revision_is_refused(backend: Backend) -> None:
+    backend.open().close()
+    with _connect(backend) as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(BankError, match="newer version of gardien"):
+        backend.open()
+
+
+def test_foreign_keys_are_enforced(store: BankStore) -> None:
+    """On SQLite only once the store has turned them on (PRAGMA foreign_keys)."""
+    values = {"bank_id": 999, "file": "segments/x.npy", "count": 1, "created_at": WHEN}
+    with store.transaction() as conn, pytest.raises(IntegrityError), conn.begin_nested():
+        conn.execute(insert(segments).values(**values))
+    assert store.segments() == []
 
 
 # --- banks ----------------------------------------------------------------------------------
@@ -329,6 +348,7 @@ def test_bank_error_is_a_gardien_error() -> None:
         ({"threshold": True}, "threshold must be an integer"),
         ({"signal_type": "md5", "threshold": 10}, "threshold is for pdq banks only"),
         ({"source": 3}, "source must be a string"),
+        ({"description": "a\x00b"}, "description must not contain NUL characters"),
     ],
 )
 def test_create_bank_validation_names_the_field(
@@ -402,7 +422,7 @@ def test_add_segment_with_metadata_from_a_generator(
         4: {"note": "hash 4", "case": "1004", "ünï": "cödé"}
     }
     assert segment.to_dict()["file"] == "segments/ncmec-0001.npy"
-    assert _rows(store.home, "signal_metadata") == 25
+    assert _rows(store, "signal_metadata") == 25
 
 
 def test_metadata_lookup_of_many_positions_is_chunked(store: BankStore) -> None:
@@ -439,8 +459,8 @@ def test_failing_metadata_generator_stores_nothing(store: BankStore) -> None:
     with pytest.raises(RuntimeError, match="bad CSV row"):
         store.add_segment("ncmec", "segments/bad.npy", 30_000, rows())
     assert [s.file for s in store.segments()] == ["segments/ok.npy"]
-    assert _rows(store.home, "segments") == 1
-    assert _rows(store.home, "signal_metadata") == 1
+    assert _rows(store, "segments") == 1
+    assert _rows(store, "signal_metadata") == 1
     assert store.get_bank("ncmec").count == 4
     # The file name is free again.
     store.add_segment("ncmec", "segments/bad.npy", 2)
@@ -466,7 +486,7 @@ def test_bad_metadata_is_refused_and_nothing_is_stored(
     with pytest.raises(BankError, match=message):
         store.add_segment("b", "segments/s.npy", 5, rows)
     assert store.segments() == []
-    assert _rows(store.home, "signal_metadata") == 0
+    assert _rows(store, "signal_metadata") == 0
 
 
 @pytest.mark.parametrize(
@@ -506,10 +526,10 @@ def test_remove_segment(store: BankStore) -> None:
     assert store.remove_segment(rec.id) == "segments/rec.npy"
     assert store.segments() == [keep]
     assert store.get_bank("a").count == 2
-    assert _rows(store.home, "signal_metadata") == 1
-    assert _rows(store.home, "signal_records") == 0
+    assert _rows(store, "signal_metadata") == 1
+    assert _rows(store, "signal_records") == 0
     assert store.record_positions("a", ["r", "s"]) == {}
-    assert _rows(store.home, "tombstones") == 0
+    assert _rows(store, "tombstones") == 0
     with pytest.raises(BankError, match=f"no segment with id {gone.id}"):
         store.remove_segment(gone.id)
     with pytest.raises(BankError, match=f"no segment with id {gone.id}"):
@@ -535,7 +555,7 @@ def test_records_in_metadata_are_indexed_by_record(
     s1 = store.add_segment("ncmec", "segments/1.npy", 7, iter(rows))
     s2 = store.add_segment("ncmec", "segments/2.npy", 2, [(1, {"record": "r2"})])
     store.add_segment("other", "segments/o.npy", 1, [(0, {"record": "r1"})])
-    assert _rows(store.home, "signal_records") == 6
+    assert _rows(store, "signal_records") == 6
     assert store.metadata(s1.id, [4]) == {4: {"record": 5}}
 
     assert store.record_positions("ncmec", ["r1"]) == {s1.id: [0, 3]}
@@ -567,8 +587,39 @@ def test_failing_metadata_stores_no_records(store: BankStore) -> None:
     store.create_bank("b", "md5")
     with pytest.raises(BankError, match="gives a position twice"):
         store.add_segment("b", "segments/s.npy", 5, [(0, {"record": "r"}), (0, {"record": "r"})])
-    assert _rows(store.home, "signal_records") == 0
+    assert _rows(store, "signal_records") == 0
     assert store.record_positions("b", ["r"]) == {}
+
+
+def test_nul_characters_are_kept_in_metadata_and_refused_in_text_columns(
+    store: BankStore,
+) -> None:
+    """JSON escapes them; a text column of PostgreSQL cannot hold them, so none takes them."""
+    store.create_bank("b", "md5")
+    segment = store.add_segment("b", "segments/1.npy", 2, [(0, {"note": "a\x00b", "record": "r"})])
+    assert store.metadata(segment.id, [0]) == {0: {"note": "a\x00b", "record": "r"}}
+    with pytest.raises(BankError, match=r"record at position 1 of segment 'segments/2\.npy' must"):
+        store.add_segment("b", "segments/2.npy", 2, [(1, {"record": "r\x00"})])
+    with pytest.raises(BankError, match="record must not contain NUL"):
+        store.record_positions("b", ["r\x00"])
+    with pytest.raises(BankError, match="exchange must not contain NUL"):
+        store.set_sync("b", "x\x00", {}, None)
+    with pytest.raises(BankError, match="source must not contain NUL"):
+        store.update_bank("b", source="\x00")
+    assert store.segments() == [segment]
+    assert _rows(store, "signal_records") == 1
+
+
+def test_positions_and_counts_beyond_32_bits(store: BankStore) -> None:
+    store.create_bank("huge", "md5")
+    n = 2**40
+    segment = store.add_segment("huge", "segments/huge.npy", n, [(n - 1, {"last": True})])
+    assert store.add_tombstones(segment.id, [2**35, 0]) == 2
+    assert store.tombstones(segment.id).tolist() == [0, 2**35]
+    assert store.metadata(segment.id, [n - 1]) == {n - 1: {"last": True}}
+    assert store.get_segment(segment.id).count == n
+    assert store.get_bank("huge").count == n - 2
+    assert type(store.get_bank("huge").count) is int
 
 
 # --- tombstones -----------------------------------------------------------------------------
@@ -622,11 +673,11 @@ def test_remove_bank_cascades_and_returns_files(store: BankStore) -> None:
     assert store.remove_bank("gone") == ["segments/g1.npy", "segments/g2.npy"]
     assert [b.name for b in store.list_banks()] == ["kept"]
     assert store.segments() == [k1]
-    assert _rows(store.home, "signal_metadata") == 1
-    assert _rows(store.home, "signal_records") == 1
+    assert _rows(store, "signal_metadata") == 1
+    assert _rows(store, "signal_records") == 1
     assert store.record_positions("kept", ["r"]) == {k1.id: [0]}
-    assert _rows(store.home, "tombstones") == 1
-    assert _rows(store.home, "sync_state") == 1
+    assert _rows(store, "tombstones") == 1
+    assert _rows(store, "sync_state") == 1
     assert store.get_bank("kept").count == 1
     assert store.metadata(g1.id, [0, 2]) == {}
 
@@ -653,7 +704,7 @@ def test_sync_state_round_trip(store: BankStore) -> None:
     assert again.collab == {"environment": "prod"}
     assert again.updated_at >= got.updated_at
     assert json.loads(json.dumps(again.to_dict()))["checkpoint"] == {"next_fetch": 1700000000}
-    assert _rows(store.home, "sync_state") == 1
+    assert _rows(store, "sync_state") == 1
 
 
 def test_sync_state_validation(store: BankStore) -> None:
@@ -700,25 +751,24 @@ def test_a_failing_step_inside_a_transaction_is_undone_alone(store: BankStore) -
             raise RuntimeError
         store.create_bank("d", "md5")
     assert [s.file for s in store.segments()] == ["segments/1.npy"]
-    assert _rows(store.home, "signal_metadata") == 0
+    assert _rows(store, "signal_metadata") == 0
     assert [b.name for b in store.list_banks()] == ["b", "d"]
 
 
-def test_other_connections_see_only_committed_state(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    with BankStore(home, busy_timeout=0.1) as one, BankStore(home, busy_timeout=0.1) as two:
+def test_other_connections_see_only_committed_state(backend: Backend) -> None:
+    with backend.open(busy_timeout=0.1) as one, backend.open(busy_timeout=0.1) as two:
         with one.transaction():
             one.create_bank("pending", "md5")
-            assert two.list_banks() == []  # WAL: readers are not blocked by the writer
-            with BankStore(home, busy_timeout=0.1) as three:  # nor is opening the store
+            assert two.list_banks() == []  # readers are not blocked by the writer (SQLite: WAL)
+            with backend.open(busy_timeout=0.1) as three:  # nor is opening the store
                 assert three.list_banks() == []
             with pytest.raises(BankError, match="cannot begin a transaction"):
                 two.create_bank("other", "md5")
         assert [b.name for b in two.list_banks()] == ["pending"]
 
 
-def test_closed_store_refuses_work(tmp_path: Path) -> None:
-    store = BankStore(tmp_path / "home")
+def test_closed_store_refuses_work(backend: Backend) -> None:
+    store = backend.open()
     store.close()
     store.close()
     with pytest.raises(BankError, match="is closed"):
@@ -739,3 +789,13 @@ def test_gardien_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert default.name.lower() == "gardien"
     monkeypatch.setenv("GARDIEN_HOME", "")
     assert gardien_home() == default
+
+
+def test_gardien_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gardien_database_url() is None  # SQLite in the home
+    monkeypatch.setenv("GARDIEN_DATABASE_URL", " postgresql+psycopg://gardien@db/gardien ")
+    assert gardien_database_url() == "postgresql+psycopg://gardien@db/gardien"
+    assert gardien_database_url("postgresql+psycopg://x@y/z") == "postgresql+psycopg://x@y/z"
+    assert gardien_database_url("") is None  # an explicit "" overrides the variable
+    monkeypatch.setenv("GARDIEN_DATABASE_URL", "  ")
+    assert gardien_database_url() is None

@@ -39,8 +39,8 @@ from gardien.hashing.hashers import (
     unletterbox,
 )
 from gardien.hashing.signals import SIGNAL_BYTES, HashListError, LineError, read_text_list
-from gardien.hashing.store import KINDS, SIGNAL_TYPES, UNSET
-from gardien.home import gardien_home
+from gardien.hashing.store import DB_FILE, KINDS, SIGNAL_TYPES, UNSET
+from gardien.home import DATABASE_URL_ENV, HOME_ENV, gardien_database_url, gardien_home
 from gardien.jsonl import dumps
 from gardien.media import (
     DEFAULT_MAX_PIXELS,
@@ -56,9 +56,22 @@ BATCH = 256
 _home_option = click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="GARDIEN_HOME",
-    help="Where banks live [env GARDIEN_HOME; default: the per-user data directory].",
+    envvar=HOME_ENV,
+    help=f"Where banks live [env {HOME_ENV}; default: the per-user data directory].",
 )
+_database_option = click.option(
+    "--database-url",
+    metavar="URL",
+    envvar=DATABASE_URL_ENV,
+    help="Keep the banks' metadata in this database (postgresql+psycopg://user@host/name) "
+    "instead of SQLite in the home; hashes stay in the home [env "
+    f"{DATABASE_URL_ENV}, the safer place for a password].",
+)
+
+
+def _store_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--home and --database-url: where a command finds the banks."""
+    return _home_option(_database_option(command))
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -66,9 +79,9 @@ def _fail(exc: Exception) -> click.ClickException:
 
 
 @contextmanager
-def _banks(home: Path | None) -> Iterator[HashBanks]:
+def _banks(home: Path | None, database_url: str | None) -> Iterator[HashBanks]:
     try:
-        with HashBanks(home) as banks:
+        with HashBanks(home, database_url) as banks:
             yield banks
     except GardienError as exc:
         raise _fail(exc) from None
@@ -179,12 +192,14 @@ def _bank_fields(**given: Any) -> dict[str, Any]:
 @bank.command("create")
 @click.argument("name")
 @_bank_options(create=True)
-@_home_option
-def bank_create(name: str, signal_type: str | None, home: Path | None, **fields: Any) -> None:
+@_store_options
+def bank_create(
+    name: str, signal_type: str | None, home: Path | None, database_url: str | None, **fields: Any
+) -> None:
     """Create an empty bank NAME (--type is required)."""
     if not signal_type:
         raise click.UsageError("say what the bank holds: --type pdq|md5|sha256")
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         try:
             created = banks.create(name, signal_type, **_bank_fields(**fields))
         except GardienError as exc:
@@ -193,10 +208,10 @@ def bank_create(name: str, signal_type: str | None, home: Path | None, **fields:
 
 
 @bank.command("list")
-@_home_option
-def bank_list(home: Path | None) -> None:
+@_store_options
+def bank_list(home: Path | None, database_url: str | None) -> None:
     """List banks, one JSON line each."""
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         listed = banks.list_banks()
         for b in listed:
             click.echo(dumps(b.to_dict()))
@@ -227,7 +242,7 @@ def _looks_like_images(path: Path) -> bool:
 )
 @click.option("--skip-invalid", is_flag=True, help="Import the good lines and report the bad.")
 @_bank_options(create=True)
-@_home_option
+@_store_options
 def bank_import(
     name: str,
     files: tuple[Path, ...],
@@ -235,6 +250,7 @@ def bank_import(
     skip_invalid: bool,
     signal_type: str | None,
     home: Path | None,
+    database_url: str | None,
     **fields: Any,
 ) -> None:
     """Add hashes to bank NAME from hash lists or images, as one all-or-nothing import.
@@ -246,7 +262,7 @@ def bank_import(
     images = [f for f in files if fmt == "images" or (fmt == "auto" and _looks_like_images(f))]
     lists = [f for f in files if f not in images]
     create = {"signal_type": signal_type, **_bank_fields(**fields)}
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         try:
             todo = _paths(images) if images else []
             with _progress(todo, "hashing") as bar:
@@ -302,10 +318,17 @@ def _echo_errors(errors: Sequence[LineError], total: int) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write (default stdout).",
 )
-@_home_option
-def bank_export(name: str, fmt: str, prefix: bool, output: Path | None, home: Path | None) -> None:
+@_store_options
+def bank_export(
+    name: str,
+    fmt: str,
+    prefix: bool,
+    output: Path | None,
+    home: Path | None,
+    database_url: str | None,
+) -> None:
     """Write the live hashes of bank NAME as a text or CSV hash list."""
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         try:
             if fmt == "text":
                 with _binary_out(output) as out:
@@ -351,10 +374,10 @@ def _text_out(path: Path | None) -> Iterator[Any]:
 @bank.command("remove")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Don't ask.")
-@_home_option
-def bank_remove(name: str, yes: bool, home: Path | None) -> None:
+@_store_options
+def bank_remove(name: str, yes: bool, home: Path | None, database_url: str | None) -> None:
     """Delete bank NAME and its hashes."""
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         try:
             found = banks.get(name)
         except GardienError as exc:
@@ -372,7 +395,7 @@ def bank_remove(name: str, yes: bool, home: Path | None) -> None:
 @click.option("--enable/--disable", default=None, help="Match against this bank or not.")
 @click.option("--default-threshold", is_flag=True, help="Drop the bank's own threshold.")
 @_bank_options(create=False)
-@_home_option
+@_store_options
 def bank_update(
     name: str,
     enable: bool | None,
@@ -380,12 +403,13 @@ def bank_update(
     signal_type: str | None,
     threshold: int | None,
     home: Path | None,
+    database_url: str | None,
     **fields: Any,
 ) -> None:
     """Change bank NAME: enable or disable it, its kind, threshold or descriptions."""
     if signal_type:
         raise click.UsageError("a bank's type can't change; create another bank")
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         chosen: Any = None if default_threshold else (UNSET if threshold is None else threshold)
         try:
             updated = banks.store.update_bank(
@@ -399,10 +423,10 @@ def bank_update(
 @bank.command("remove-hashes")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_home_option
-def bank_remove_hashes(name: str, file: Path, home: Path | None) -> None:
+@_store_options
+def bank_remove_hashes(name: str, file: Path, home: Path | None, database_url: str | None) -> None:
     """Remove from bank NAME every hash listed in FILE (a text hash list)."""
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         try:
             listed = read_text_list(file, banks.get(name).signal_type)
             removed = banks.remove_hashes(name, listed.hashes)
@@ -415,10 +439,10 @@ def bank_remove_hashes(name: str, file: Path, home: Path | None) -> None:
 
 @bank.command("compact")
 @click.argument("name")
-@_home_option
-def bank_compact(name: str, home: Path | None) -> None:
+@_store_options
+def bank_compact(name: str, home: Path | None, database_url: str | None) -> None:
     """Fold bank NAME's segments into one index, dropping removed hashes."""
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         try:
             before = len(banks.store.segments(name))
             banks.compact(name)
@@ -445,7 +469,7 @@ def bank_compact(name: str, home: Path | None) -> None:
     help="Let a full fetch empty the bank or shrink it by more than half.",
 )
 @_bank_options(create=True)
-@_home_option
+@_store_options
 def bank_sync(
     name: str,
     exchange: str | None,
@@ -454,6 +478,7 @@ def bank_sync(
     allow_shrink: bool,
     signal_type: str | None,
     home: Path | None,
+    database_url: str | None,
     **fields: Any,
 ) -> None:
     """Fetch hashes from a signal exchange into bank NAME, resuming from its checkpoint.
@@ -473,7 +498,7 @@ def bank_sync(
         if not credentials:
             raise click.UsageError(f"environment variable {credentials_env} is empty or unset")
     options = {"signal_type": signal_type, **_bank_fields(**fields)}
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
         created = False
         try:
             existing = {b.name: b for b in banks.list_banks()}
@@ -527,7 +552,7 @@ def bank_sync(
     show_default=True,
     help="Larger images are matched by MD5 and SHA-256 only.",
 )
-@_home_option
+@_store_options
 def match(
     paths: tuple[Path, ...],
     hash_file_: Path | None,
@@ -537,6 +562,7 @@ def match(
     unletterboxed: bool,
     max_pixels: int,
     home: Path | None,
+    database_url: str | None,
 ) -> None:
     """Match images (PATH...) or a hash list (--hashes FILE --type T) against the enabled banks.
 
@@ -548,12 +574,14 @@ def match(
     if hash_file_ and not signal_type:
         raise click.UsageError("say what --hashes holds: --type pdq|md5|sha256")
     where = gardien_home(home)
-    if not (where / "gardien.db").is_file():
+    on_sqlite = gardien_database_url(database_url) is None
+    if on_sqlite and not (where / DB_FILE).is_file():
         raise click.ClickException(
             f"no banks under {where} (set GARDIEN_HOME or --home, or import a bank first); "
             "nothing could match"
         )
-    with _banks(home) as banks:
+    with _banks(home, database_url) as banks:
+        place = f"under {where}" if on_sqlite else f"in {banks.store.database}"
         try:
             matcher = banks.matcher(threshold=threshold)
         except GardienError as exc:
@@ -562,7 +590,7 @@ def match(
         usable = matcher.block_types()
         if not wanted & usable:
             raise click.ClickException(
-                f"nothing can match: no enabled block bank under {where} holds "
+                f"nothing can match: no enabled block bank {place} holds "
                 f"{' or '.join(sorted(wanted))} hashes (block banks hold: "
                 f"{', '.join(sorted(usable)) or 'none'})"
             )

@@ -1,4 +1,8 @@
-"""Where gardien keeps its state (hash banks, their metadata): one directory, the *home*."""
+"""Where gardien keeps its state (hash banks, their metadata): one directory, the *home*.
+
+The banks' metadata is kept in SQLite inside the home unless a database URL names another
+database (PostgreSQL); the hashes themselves always stay in the home's segment files.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import platformdirs
 
 #: Environment variable naming the home directory when no explicit path is given.
 HOME_ENV = "GARDIEN_HOME"
+#: Environment variable naming the database of the banks' metadata (a SQLAlchemy URL).
+DATABASE_URL_ENV = "GARDIEN_DATABASE_URL"
 
 
 def gardien_home(explicit: Path | None = None) -> Path:
@@ -22,3 +28,10 @@ def gardien_home(explicit: Path | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir("gardien"))
+
+
+def gardien_database_url(explicit: str | None = None) -> str | None:
+    """The database URL: ``explicit`` if given, else ``$GARDIEN_DATABASE_URL``; ``None`` (also
+    for an empty one, so ``""`` overrides the variable) means SQLite inside the home."""
+    value = explicit if explicit is not None else os.environ.get(DATABASE_URL_ENV, "")
+    return value.strip() or None

@@ -42,7 +42,7 @@ from gardien.hashing.signals import (
     write_text_list,
 )
 from gardien.hashing.store import Bank, BankError, BankStore, Segment
-from gardien.home import gardien_home
+from gardien.home import gardien_database_url, gardien_home
 from gardien.media import MediaError, iter_media_paths
 
 __all__ = [
@@ -189,11 +189,15 @@ def _hex(rows: NDArray[np.uint8]) -> list[str]:
 
 
 class HashBanks:
-    """The banks under one home directory (``GARDIEN_HOME`` or a per-user data directory)."""
+    """The banks under one home directory (``GARDIEN_HOME`` or a per-user data directory).
 
-    def __init__(self, home: Path | None = None) -> None:
+    Their metadata is in SQLite in the home, or in the database ``database_url`` (else
+    ``GARDIEN_DATABASE_URL``) names; their segment files are in the home either way.
+    """
+
+    def __init__(self, home: Path | None = None, database_url: str | None = None) -> None:
         self.home = gardien_home(home)
-        self.store = BankStore(self.home)
+        self.store = BankStore(self.home, url=gardien_database_url(database_url))
 
     def close(self) -> None:
         self.store.close()

@@ -7,8 +7,14 @@ metadata's ``"record"``, indexed so that a deletion naming only the record can b
 tombstones (single hashes removed without rewriting a segment) and the sync state of banks fed by
 an exchange.
 
-It is SQLite (``home/gardien.db``, WAL) reached through SQLAlchemy Core, its schema made by
-Alembic migrations run on open, so that the same code can later run on PostgreSQL.
+It is reached through SQLAlchemy Core, its schema made by Alembic migrations run on open: SQLite
+(``home/gardien.db``, WAL) by default, or PostgreSQL given a database URL. The segment files stay
+under the home either way, so every process sharing a PostgreSQL database must share the home too.
+
+Writers are serialised on both: SQLite's ``BEGIN IMMEDIATE`` takes the database's write lock,
+PostgreSQL's writers take one transaction-scoped advisory lock (:data:`PG_WRITE_LOCK`) first. Each
+waits for the other writers at most ``busy_timeout`` seconds. Readers never wait for writers and
+see one snapshot per transaction (PostgreSQL's are ``REPEATABLE READ``).
 
 Transactions
 ------------
@@ -37,7 +43,7 @@ import json
 import operator
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -72,8 +78,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.sql.dml import Insert
 
 from gardien.core.errors import GardienError
@@ -90,6 +102,9 @@ BATCH_ROWS: Final = 10_000
 QUERY_CHUNK: Final = 500
 #: Seconds a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_S: Final = 30.0
+#: PostgreSQL advisory lock key ("gardien" in ASCII) that writers hold for their transaction; it
+#: serialises the stores writing to one database (advisory locks are per database).
+PG_WRITE_LOCK: Final = 0x67_61_72_64_69_65_6E
 
 _NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
@@ -306,8 +321,9 @@ def _now() -> datetime:
 
 
 def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store writes UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    """In UTC, as the store writes them: SQLite hands back naive datetimes, PostgreSQL ones in
+    the session's time zone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 #: Strict JSON (no NaN: PostgreSQL's json refuses it), compact; one encoder for millions of rows.
@@ -324,6 +340,8 @@ def _dumps(value: Any, what: str) -> str:
 def _text(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise BankError(f"{field} must be a string, not {type(value).__name__}")
+    if "\x00" in value:  # PostgreSQL's text cannot hold it: refused on every database alike
+        raise BankError(f"{field} must not contain NUL characters")
     return value
 
 
@@ -375,7 +393,7 @@ def _check_threshold(threshold: object, signal_type: str, bank: str) -> int | No
 
 def _check_file(file: object) -> str:
     text = _text(file, "segment file")
-    if not text or "\x00" in text:
+    if not text:
         raise BankError(f"invalid segment file {text!r}")
     if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute():
         raise BankError(f"segment file {text!r} must be relative to the home directory")
@@ -434,8 +452,13 @@ def _segment(row: Row[Any]) -> Segment:
     )
 
 
-def _sqlite_engine(path: Path, busy_timeout: float) -> Engine:
-    engine = create_engine(f"sqlite:///{path}")
+def _is_write(conn: Connection) -> bool:
+    """Whether the transaction beginning on ``conn`` is a writer's (see ``BankStore._begin``)."""
+    return bool(conn.get_execution_options().get("gardien_write", False))
+
+
+def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
+    engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -454,10 +477,77 @@ def _sqlite_engine(path: Path, busy_timeout: float) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front: a deferred transaction that reads then writes
         # fails at once ("database is locked") when another writer got in between.
-        write = conn.get_execution_options().get("gardien_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _is_write(conn) else "BEGIN")
 
     return engine
+
+
+def _postgresql_engine(url: URL, busy_timeout: float) -> Engine:
+    engine = create_engine(url)
+    lock_timeout_ms = max(1, round(busy_timeout * 1000))  # 0 would mean "wait for ever"
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if _is_write(conn):
+            # What BEGIN IMMEDIATE is to SQLite: writers queue here, one at a time, before they
+            # read what they will change (READ COMMITTED: later statements see the last commit).
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {lock_timeout_ms}")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+        else:
+            # One snapshot for the whole read, as on SQLite (READ COMMITTED takes one per
+            # statement); a read-only REPEATABLE READ transaction never fails to serialise.
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    return engine
+
+
+#: The databases the store runs on, by SQLAlchemy backend name.
+_ENGINES: Final[Mapping[str, Callable[[URL, float], Engine]]] = MappingProxyType(
+    {"sqlite": _sqlite_engine, "postgresql": _postgresql_engine}
+)
+
+
+def _display(url: URL) -> str:
+    """The URL for messages, its password hidden (also one given as a query parameter)."""
+    if "password" in url.query:
+        url = url.update_query_dict({"password": "***"})
+    return url.render_as_string(hide_password=True)
+
+
+def _secrets(url: URL) -> list[str]:
+    """The URL's passwords, to blank out of driver messages quoted in errors."""
+    query = url.query.get("password", ())
+    found = [url.password, *((query,) if isinstance(query, str) else query)]
+    return [str(secret) for secret in found if secret]
+
+
+def _engine_for(url: str, busy_timeout: float) -> Engine:
+    """An engine for a database URL. Plain ``postgresql://`` means psycopg 3 (the ``postgres``
+    extra), not SQLAlchemy's default psycopg2."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not the parser's message: it may quote the URL, password and all.
+        raise BankError(
+            "invalid database URL: expected dialect[+driver]://user@host/database, "
+            "e.g. postgresql+psycopg://gardien@localhost/gardien"
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    make = _ENGINES.get(parsed.get_backend_name())
+    if make is None:
+        raise BankError(
+            f"unsupported database {_display(parsed)}: the bank store runs on SQLite or PostgreSQL"
+        )
+    try:
+        return make(parsed, busy_timeout)
+    except ImportError as exc:
+        raise BankError(
+            f"cannot open {_display(parsed)}: its driver is not installed ({exc}); "
+            "for PostgreSQL: pip install 'gardien[postgres]'"
+        ) from None
+    except ArgumentError as exc:
+        raise BankError(f"cannot open {_display(parsed)}: {exc}") from None
 
 
 #: The transaction opened by :meth:`BankStore.transaction`, per store, in this thread or task.
@@ -472,25 +562,38 @@ _ACTIVE: ContextVar[Mapping[int, Connection]] = ContextVar(
 class BankStore:
     """Metadata of the hash banks kept under ``home`` (see the module docstring for transactions).
 
-    Opening creates ``home``, ``home/segments`` and ``home/gardien.db`` as needed and brings the
-    schema up to date. Use as a context manager, or call :meth:`close`.
+    ``url``: a SQLAlchemy URL of the database (``postgresql+psycopg://user@host/name``), or
+    ``None`` for SQLite in ``home/gardien.db``. Opening creates ``home``, ``home/segments`` and the
+    SQLite file as needed and brings the schema up to date. ``busy_timeout``: seconds a writer
+    waits for another's write lock. Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, home: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(
+        self, home: Path, *, url: str | None = None, busy_timeout: float = BUSY_TIMEOUT_S
+    ) -> None:
         self.home = Path(home)
         self.segments_dir = self.home / SEGMENTS_DIR
-        self.db_path = self.home / DB_FILE
-        try:
-            self.segments_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BankError(f"cannot create the gardien home {self.home}: {exc}") from None
-        self._engine = _sqlite_engine(self.db_path, busy_timeout)
+        if url is None:
+            default = URL.create("sqlite", database=str(self.home / DB_FILE))
+            self._engine = _sqlite_engine(default, busy_timeout)
+        else:
+            self._engine = _engine_for(url, busy_timeout)
+        db = self._engine.url
+        file = db.database if db.get_backend_name() == "sqlite" else None
+        #: The SQLite database file; ``None`` for a database server (or SQLite in memory).
+        self.db_path = Path(file) if file and file != ":memory:" else None
+        #: The database, as messages name it: the SQLite file, or the URL without its password.
+        self.database = str(self.db_path) if self.db_path is not None else _display(db)
+        self._secrets = _secrets(db)
         self._closed = False
         try:
+            try:
+                self.segments_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BankError(f"cannot create the gardien home {self.home}: {exc}") from None
             self._upgrade()
         except BaseException:
-            self._engine.dispose()
-            self._closed = True
+            self.close()
             raise
 
     # -- lifecycle
@@ -517,12 +620,18 @@ class BankStore:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except CommandError as exc:
-            raise BankError(
-                f"cannot bring {self.db_path} up to date: {exc} "
+            raise self._error(
+                f"cannot bring {self.database} up to date: {exc} "
                 "(was it written by a newer version of gardien?)"
             ) from None
         except SQLAlchemyError as exc:
-            raise BankError(f"cannot open {self.db_path}: {exc}") from None
+            raise self._error(f"cannot open {self.database}: {exc}") from None
+
+    def _error(self, message: str) -> BankError:
+        """An error quoting the database or its driver, with any password blanked out."""
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return BankError(message)
 
     def close(self) -> None:
         """Close the database. The store cannot be used afterwards."""
@@ -542,7 +651,9 @@ class BankStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"BankStore({str(self.home)!r})"
+        if self.db_path is not None and self.db_path == self.home / DB_FILE:
+            return f"BankStore({str(self.home)!r})"
+        return f"BankStore({str(self.home)!r}, url={self.database!r})"
 
     # -- transactions
 
@@ -550,14 +661,18 @@ class BankStore:
     def _begin(self, *, write: bool) -> Iterator[Connection]:
         if self._closed:
             raise BankError(f"the bank store at {self.home} is closed")
-        with self._engine.connect() as conn:
+        try:
+            opened = self._engine.connect()
+        except DBAPIError as exc:
+            raise self._error(f"cannot connect to {self.database}: {exc.orig}") from None
+        with opened as conn:
             if write:
                 conn.execution_options(gardien_write=True)
             try:
                 tx = conn.begin()
             except OperationalError as exc:
-                raise BankError(
-                    f"cannot begin a transaction on {self.db_path} "
+                raise self._error(
+                    f"cannot begin a transaction on {self.database} "
                     f"(another process writing for over busy_timeout?): {exc.orig}"
                 ) from None
             with tx:
@@ -612,7 +727,7 @@ class BankStore:
     def _bank_row(self, conn: Connection, name: str) -> Bank:
         row = conn.execute(_bank_select().where(banks.c.name == name)).first()
         if row is None:
-            names = conn.execute(select(banks.c.name).order_by(banks.c.name)).scalars().all()
+            names = sorted(conn.execute(select(banks.c.name)).scalars())
             known = ", ".join(names) if names else "none"
             raise BankError(f"no bank named {name!r} (banks: {known})")
         return _bank(row)
@@ -657,9 +772,10 @@ class BankStore:
             return self._bank_row(c, name)
 
     def list_banks(self, *, conn: Connection | None = None) -> list[Bank]:
-        """Every bank, by name."""
+        """Every bank, by name (sorted here: PostgreSQL's collations need not sort as SQLite)."""
         with self._read(conn) as c:
-            return [_bank(row) for row in c.execute(_bank_select().order_by(banks.c.name))]
+            found = [_bank(row) for row in c.execute(_bank_select())]
+        return sorted(found, key=operator.attrgetter("name"))
 
     def update_bank(
         self,
@@ -818,6 +934,11 @@ class BankStore:
                     ) from None
                 record = data.get("record")
                 if isinstance(record, str):
+                    if "\x00" in record:  # as _text: refused on every database alike
+                        raise BankError(
+                            f"record at position {pos} of segment {file!r} must not contain "
+                            "NUL characters"
+                        )
                     records.append((sid, pos, record))
             try:
                 sql.execute(params)

@@ -26,6 +26,7 @@ Concept = Literal[
     "adult_leaning",
     "youth_leaning",
     "clothing",
+    "kin",
 ]
 CONCEPTS: tuple[Concept, ...] = (
     "coded",
@@ -38,6 +39,7 @@ CONCEPTS: tuple[Concept, ...] = (
     "adult_leaning",
     "youth_leaning",
     "clothing",
+    "kin",
 )
 #: What an exception's ``next_to`` may name: a concept, or an age.
 NEIGHBOURS: tuple[str, ...] = (*CONCEPTS, "age")
@@ -60,6 +62,8 @@ class Terms(BaseModel):
     youth_leaning: list[str] = Field(default_factory=list)
     #: Clothing and censorship words: in a negative prompt they ask for nudity.
     clothing: list[str] = Field(default_factory=list)
+    #: Kinship nouns that may name a child (daughter, niece): also listed as ``person``.
+    kin: list[str] = Field(default_factory=list)
 
 
 class Ages(BaseModel):

@@ -395,10 +395,13 @@ class Matcher:
         self.typo_index: dict[str, list[TermEntry]] = {}
         self._typo_cache: dict[str, list[TermEntry]] = {}
         self._typo_by_concepts: dict[tuple[str, ...], dict[str, tuple[TermEntry, ...]]] = {}
+        # Terms as written: a typo of a term written backwards (``down`` for ``doon``) is noise.
+        derived = {id(e) for e in (*self.backwards, *self.devoiced)}
         for entry in self.entries:
             key = entry.key
             if (
-                entry.concept in TYPO_CONCEPTS
+                id(entry) not in derived
+                and entry.concept in TYPO_CONCEPTS
                 and entry.mode == "word"
                 and len(key) >= TYPO_MIN_TERM
                 and key.isalpha()

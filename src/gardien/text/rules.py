@@ -33,6 +33,7 @@ TRICK_STRONG = 0.8
 TRICK_WEAK = 0.4
 #: A minor in the prompt and clothing or censorship in the negative prompt: block.
 UNDRESSING = 0.8
+KIN_EXPLICIT = 0.8
 #: An explicit prompt with this many young-looking descriptors and nothing adult: review.
 LEANING_DESCRIPTORS = 3
 LEANING_YOUNG = 0.4
@@ -235,6 +236,7 @@ def compose(positive: Field, negative: Field | None) -> Composition:
     out = Composition()
     _positive(positive, out)
     _leaning_young(positive, out)
+    _kin_nude(positive, out)
     if negative is not None:
         _negative_trick(positive, negative, out)
         _undressing_negative(positive, negative, out)
@@ -272,26 +274,39 @@ class _Spans:
         return lo < hi and i > 0 and self.reach[i - 1] > lo
 
     def beside(self, hit: Hit) -> bool:
-        text, n = self.text, len(self.text)
+        """Whether the word before or after ``hit`` holds a wanted hit. Numbers that are not
+        an age are stepped over: SD weights leave ``(nu:1.3)`` as ``nu 1 3``."""
         a, b = hit.view.base_span(hit.start, hit.end)
-        i = a
-        while i > max(0, a - _GAP) and not text[i - 1].isalnum():
-            i -= 1
-        j = i
-        while j > max(0, i - _WORD) and text[j - 1].isalnum():
-            j -= 1
-        k = b
-        while k < min(n, b + _GAP) and not text[k].isalnum():
-            k += 1
-        m = k
-        while m < min(n, k + _WORD) and text[m].isalnum():
-            m += 1
-        return self._any_in(j, i) or self._any_in(k, m)
+        return self._word_holds(a, -1) or self._word_holds(b, 1)
+
+    def _word_holds(self, p: int, step: int) -> bool:
+        text, n = self.text, len(self.text)
+        for _ in range(_NUMBERS_SKIPPED + 1):
+            gap = 0
+            while 0 < p < n and gap < _GAP and not text[p if step > 0 else p - 1].isalnum():
+                p += step
+                gap += 1
+            q = p
+            while 0 <= q - (step < 0) < n and abs(q - p) < _WORD:
+                if not text[q if step > 0 else q - 1].isalnum():
+                    break
+                q += step
+            lo, hi = min(p, q), max(p, q)
+            if lo == hi:
+                return False
+            if self._any_in(lo, hi):
+                return True
+            if not text[lo:hi].isdigit():
+                return False
+            p = q
+        return False
 
 
-#: Punctuation and spaces skipped to reach the word beside a term, and the longest word read.
+#: Punctuation and spaces skipped to reach the word beside a term, the longest word read, and
+#: how many bare numbers (SD weights) are stepped over.
 _GAP = 8
 _WORD = 64
+_NUMBERS_SKIPPED = 2
 
 
 def _capped(
@@ -470,11 +485,12 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
     (``nsfw, nude, clothes``) is steering away from nudity, not towards it; underwear and other
     suggestive words there are part of the trick, so they do not count as pushing away."""
     clothing = neg.of("clothing")
-    if not out.minor_refs or not clothing:
+    kin = pos.of("kin")
+    if not (out.minor_refs or kin) or not clothing:
         return
     if neg.of("sexual_explicit"):
         return
-    mw, mterm = max(out.minor_refs)
+    mw, mterm = max(out.minor_refs) if out.minor_refs else (UNDRESSING, kin[0].entry.term)
     score = min(mw, UNDRESSING)
     words = ", ".join(repr(h.entry.term) for h in clothing[:4])
     detail = (
@@ -485,17 +501,33 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
         out.findings.append(_term_finding(neg, hit, 0.0, None))
 
 
+def _kin_nude(pos: Field, out: Composition) -> None:
+    """A kinship noun that may name a child (daughter, niece) with explicit nudity, and nothing
+    that says the person is an adult: counted as a possible child."""
+    kin = pos.of("kin")
+    explicit = pos.of("sexual_explicit")
+    if not kin or not explicit or out.minor_refs or _asserts_adult(pos):
+        return
+    detail = (
+        f"kinship noun {kin[0].entry.term!r} with explicit term {explicit[0].entry.term!r} "
+        "and no adult marker"
+    )
+    _rule(out, KIN_EXPLICIT, detail, pos.name, "kin+sexual")
+
+
 def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
     """A sexual prompt leaning young, with adulthood pushed into the negative prompt."""
     if not out.sexual_refs or _asserts_adult(pos):
         return
     youth_terms = pos.of("youth") + pos.of("youth_leaning")
     leaning = youth_terms + pos.of("person")
-    if not leaning:
-        return
     strong = neg.of("adult")
     adult_ages = [a for a in neg.scan.ages if a.value >= 18]
     weak = neg.of("adult_leaning")
+    if not leaning and len({h.entry.key for h in strong}) + bool(adult_ages) < 2:
+        # With no young-leaning word, only adulthood pushed away twice over says who is left:
+        # ``nude, portrait`` / negative ``adult, mature, (over 18:1.4)``.
+        return
     if strong or adult_ages:
         score = TRICK_STRONG
     elif weak and youth_terms:
@@ -503,7 +535,7 @@ def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
     else:
         return
     markers = [h.entry.term for h in strong + weak] + [a.text for a in adult_ages]
-    young = ", ".join(repr(h.entry.term) for h in leaning[:3])
+    young = ", ".join(repr(h.entry.term) for h in leaning[:3]) or "no adult in it"
     detail = (
         f"sexual prompt leaning young ({young})"
         f" with adult markers in the negative prompt ({', '.join(map(repr, markers[:4]))})"

@@ -26,16 +26,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 #: Filling in the records from the metadata, in the database itself where it can read JSON.
+#: Not on PostgreSQL: its json and jsonb refuse a whole document holding an escaped NUL
+#: ("\u0000", which the metadata may hold anywhere), so it takes the batched path below.
 _BACKFILL: dict[str, str] = {
     "sqlite": (
         "INSERT INTO signal_records (segment_id, position, record) "
         "SELECT segment_id, position, json_extract(data, '$.record') FROM signal_metadata "
         "WHERE json_type(data, '$.record') = 'text'"
-    ),
-    "postgresql": (
-        "INSERT INTO signal_records (segment_id, position, record) "
-        "SELECT segment_id, position, data::jsonb ->> 'record' FROM signal_metadata "
-        "WHERE jsonb_typeof(data::jsonb -> 'record') = 'string'"
     ),
 }
 _BATCH_ROWS = 10_000
@@ -88,7 +85,8 @@ def _backfill_rows(bind: sa.engine.Connection) -> None:
             found: list[dict[str, object]] = []
             for position, data in rows:
                 record = json.loads(data).get("record")
-                if isinstance(record, str):
+                # Text columns of PostgreSQL cannot hold NUL; the store refuses such records.
+                if isinstance(record, str) and "\x00" not in record:
                     found.append({"segment_id": sid, "position": position, "record": record})
             if found:
                 bind.execute(sa.insert(records), found)
