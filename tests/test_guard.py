@@ -402,3 +402,16 @@ def test_sd_weights_between_a_term_and_its_neighbour(guard: PromptGuard) -> None
     weight's digits between them, and not in ``전라 남도``."""
     assert guard.check("(전라:1.3), ((유아))").decision is Decision.BLOCK
     assert guard.check("전라 남도 여행, 아이들").decision is Decision.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("prompt", "decision"),
+    [
+        ("piccola in costume adamitico, sensuale", Decision.BLOCK),
+        ("goła mała, nsfw", Decision.BLOCK),
+        ("small house, nude", Decision.ALLOW),  # the youth word describes a thing
+        ("young nude woman", Decision.ALLOW),
+    ],
+)
+def test_youth_word_as_a_noun(guard: PromptGuard, prompt: str, decision: Decision) -> None:
+    assert guard.check(prompt).decision is decision

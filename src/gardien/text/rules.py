@@ -200,6 +200,40 @@ def _birth_years(f: Field) -> list[tuple[int, int, int, str]]:
     return found
 
 
+#: What ends a prompt's list item, in the original text.
+_ITEM_END = frozenset(",;|()[]{}<>\n、，。：:")
+
+
+def _youth_as_nouns(f: Field) -> list[Hit]:
+    """Youth words used as nouns: ``piccola in costume adamitico``, ``goła mała`` (the little
+    one). Only where the list item holds nothing else but sexual terms and numbers, so that a
+    youth word describing a thing (``small house, nude``) is never read this way."""
+    youths = f.of("youth")
+    sexual = f.of("sexual_explicit") + f.of("sexual_suggestive")
+    if not youths or not sexual or f.of("person"):
+        return []
+    text = f.original
+    covered = [h.original_span for h in youths + sexual]
+    found = []
+    for y in youths:
+        a, b = y.original_span
+        lo = a
+        while lo > 0 and text[lo - 1] not in _ITEM_END and a - lo < _REACH_CHARS:
+            lo -= 1
+        hi = b
+        while hi < len(text) and text[hi] not in _ITEM_END and hi - b < _REACH_CHARS:
+            hi += 1
+        bare = [
+            i
+            for i in range(lo, hi)
+            if text[i].isalpha() and not any(s <= i < e for s, e in covered)
+        ]
+        in_item = any(lo <= s < hi for s, _ in (h.original_span for h in sexual))
+        if in_item and not bare:
+            found.append(y)
+    return found
+
+
 def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
     """A number standing alone right after a person noun: ``girl, 12``, ``Mädchen (12)``, or
     after "of" in Romance languages and Dutch: ``chica de 13``, ``jongen van 9``.
@@ -440,6 +474,21 @@ def _positive(f: Field, out: Composition) -> None:
                 language=y.entry.language,
             )
         )
+    if not adult_age:
+        for y in _youth_as_nouns(f):
+            out.minor_refs.append((YOUTH_PERSON, y.entry.term))
+            out.findings.append(
+                Finding(
+                    kind="rule",
+                    category=MINORS,
+                    score=YOUTH_PERSON,
+                    detail=f"youth word {y.entry.term!r} stands as a noun (the little one) in a "
+                    "list item that holds nothing but it and sexual terms",
+                    field=f.name,
+                    concept="youth_noun",
+                    language=y.entry.language,
+                )
+            )
     for age in f.scan.ages:
         if age.value < 18:
             out.minor_refs.append((AGE_MINOR, age.text))
