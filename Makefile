@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_hashing.py
 	$(PY) bench/bench_index.py
 	$(PY) bench/bench_watermark.py
+	$(PY) bench/bench_image.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench tools
