@@ -415,3 +415,18 @@ def test_sd_weights_between_a_term_and_its_neighbour(guard: PromptGuard) -> None
 )
 def test_youth_word_as_a_noun(guard: PromptGuard, prompt: str, decision: Decision) -> None:
     assert guard.check(prompt).decision is decision
+
+
+@pytest.mark.parametrize(
+    ("prompt", "decision"),
+    [
+        ("nude woman, 18.5 years old", Decision.ALLOW),  # not "5 years old"
+        ("naakte vrouw, 21,5 jaar", Decision.ALLOW),
+        ("nude girl, 13.5 years old", Decision.BLOCK),  # read as 13
+        ("nude, 12-13 yo", Decision.BLOCK),  # a range is no decimal
+    ],
+)
+def test_decimal_ages_are_read_in_whole_years(
+    guard: PromptGuard, prompt: str, decision: Decision
+) -> None:
+    assert guard.check(prompt).decision is decision

@@ -486,6 +486,7 @@ class Matcher:
                 # "10 y34r 0ld", "tw3lve year old": read leetspeak, keep the number a number
                 texts.append(_AGE_LEET.sub(lambda m: m.group().translate(_LEET_I), folded.text))
             result.ages, cut = self._ages(texts, units)
+            result.ages = [w for a in result.ages if (w := _whole_years(folded, a)) is not None]
             result.truncated = result.truncated or cut
             spaced = [u for u in units if u.view.name == "spacing"]
             if spaced:
@@ -852,6 +853,23 @@ def _glued(
                     continue
                 emitted.add((start, end, entry))
                 yield Hit(entry, start, end, view)
+
+
+def _whole_years(folded: Folded, age: AgeHit) -> AgeHit | None:
+    """The age, read in whole years when its number is the fraction of a decimal (``13.5 years``,
+    ``21,5 jaar``): the fold turned the point into a space, so the pattern read ``5 years``."""
+    digit = re.search(r"\d", folded.text[age.start : age.end])
+    if digit is None:
+        return age
+    i = folded.source(age.start + digit.start())
+    original = folded.original
+    if i < 2 or original[i - 1] not in ".," or not original[i - 2].isdigit():
+        return age
+    j = i - 1
+    while j > 0 and original[j - 1].isdigit() and i - 1 - j < 3:
+        j -= 1
+    whole = int(original[j : i - 1])
+    return replace(age, value=whole) if 0 < whole < 120 else None
 
 
 def _prune(hits: list[Hit], ages: list[AgeHit]) -> list[Hit]:
