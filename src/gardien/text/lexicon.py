@@ -74,6 +74,11 @@ class Ages(BaseModel):
     patterns: list[str] = Field(min_length=1)
     numbers: dict[str, int] = Field(default_factory=dict)
     objects: list[str] = Field(default_factory=list)
+    #: Words right before an age (``under``, ``moins de``) or right after it (``未満``, ``altı``)
+    #: that make it an upper bound: ``under 18`` is read as 17, a minor.
+    below: list[str] = Field(default_factory=list)
+    #: Words right before a ``below`` word that make the bound a disclaimer (``no one under 18``).
+    disclaimers: list[str] = Field(default_factory=list)
 
     @field_validator("patterns")
     @classmethod

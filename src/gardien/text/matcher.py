@@ -309,6 +309,8 @@ class AgeMatcher:
     number: re.Pattern[str]
     numbers: dict[str, int]
     objects: frozenset[str]
+    below: tuple[str, ...] = ()
+    disclaimers: tuple[str, ...] = ()
 
 
 #: Raw automaton matches examined per field, over all views. No real prompt comes near it; an input
@@ -340,7 +342,9 @@ def _compile_ages(language: str, ages: Ages) -> AgeMatcher:
     edge = rf"[^\W{_CJK}]"
     pattern = re.compile(rf"(?<!{edge})(?:{body})(?!{edge})")
     objects = frozenset(fold(o).strip() for o in ages.objects)
-    return AgeMatcher(language, pattern, re.compile(num), numbers, objects)
+    below = tuple(fold(w).strip() for w in ages.below)
+    disclaimers = tuple(fold(w).strip() for w in ages.disclaimers)
+    return AgeMatcher(language, pattern, re.compile(num), numbers, objects, below, disclaimers)
 
 
 class Matcher:
@@ -762,7 +766,31 @@ class Matcher:
         value = int(raw) if raw.isdigit() else matcher.numbers.get(raw, -1)
         if not 0 < value < 120 or self._is_object_age(text, m.start(), m.end(), matcher):
             return None
+        if value > 1 and self._is_upper_bound(text, m.start(), m.end(), matcher):
+            value -= 1  # "under 18", "18歳未満": the person is younger than the number
         return AgeHit(value, m.start(), m.end(), matcher.language, m.group())
+
+    @staticmethod
+    def _is_upper_bound(text: str, start: int, end: int, matcher: AgeMatcher) -> bool:
+        """The age is a bound from above: ``under 18``, ``младше 18``, ``18 yaş altı``."""
+        if not matcher.below:
+            return False
+        before = text[max(0, start - 24) : start].rstrip()
+        after = text[end : end + 24].lstrip()
+        for word in matcher.below:
+            if before.endswith(word) and (
+                len(before) == len(word) or not before[-len(word) - 1].isalnum()
+            ):
+                # "no one under 18" disclaims minors; it describes no one
+                lead = text[max(0, start - 24 - len(word)) : start].rstrip()[: -len(word)]
+                return (
+                    not lead.rstrip().endswith(matcher.disclaimers) if matcher.disclaimers else True
+                )
+            if after.startswith(word) and (
+                len(after) == len(word) or not after[len(word)].isalnum() or not word.isascii()
+            ):
+                return True
+        return False
 
     @staticmethod
     def _is_object_age(text: str, start: int, end: int, matcher: AgeMatcher) -> bool:
