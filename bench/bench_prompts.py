@@ -92,6 +92,8 @@ def hostile(guard: PromptGuard) -> None:
             "여중샹나채어린니"[i % 7 : i % 7 + 2] + chr(0xAC00 + (i * 7919) % 11172) * (i % 3)
             for i in range(size // 4)
         )[:size],
+        "youth as nouns": "piccola nuda, " * (size // 14),
+        "terms beside persons": "(nu:1.2), enfant, kinderen spelen nu, " * (size // 38),
         "random unicode": "".join(chr(0x100 + (i * 7919) % 0xD000) for i in range(size)),
         "camel case": "NakedChild " * (size // 11),
         "typo words": "chlid sexy " * (size // 11),

@@ -201,36 +201,43 @@ def _birth_years(f: Field) -> list[tuple[int, int, int, str]]:
 
 
 #: What ends a prompt's list item, in the original text.
-_ITEM_END = frozenset(",;|()[]{}<>\n、，。：:")
+_ITEM_END = re.compile(r"[,;|()\[\]{}<>\n、，。：:]")
+#: Longest list item read for a youth word used as a noun.
+_ITEM_CHARS = 400
 
 
 def _youth_as_nouns(f: Field) -> list[Hit]:
     """Youth words used as nouns: ``piccola in costume adamitico``, ``goła mała`` (the little
     one). Only where the list item holds nothing else but sexual terms and numbers, so that a
-    youth word describing a thing (``small house, nude``) is never read this way."""
+    youth word describing a thing (``small house, nude``) is never read this way. Linear: each
+    item is looked at once, whatever the number of hits."""
     youths = f.of("youth")
     sexual = f.of("sexual_explicit") + f.of("sexual_suggestive")
     if not youths or not sexual or f.of("person"):
         return []
     text = f.original
-    covered = [h.original_span for h in youths + sexual]
-    found = []
+    ends = [m.start() for m in _ITEM_END.finditer(text)]
+    by_item: dict[int, list[Hit]] = {}
     for y in youths:
-        a, b = y.original_span
-        lo = a
-        while lo > 0 and text[lo - 1] not in _ITEM_END and a - lo < _REACH_CHARS:
-            lo -= 1
-        hi = b
-        while hi < len(text) and text[hi] not in _ITEM_END and hi - b < _REACH_CHARS:
-            hi += 1
-        bare = [
-            i
-            for i in range(lo, hi)
-            if text[i].isalpha() and not any(s <= i < e for s, e in covered)
-        ]
-        in_item = any(lo <= s < hi for s, _ in (h.original_span for h in sexual))
-        if in_item and not bare:
-            found.append(y)
+        by_item.setdefault(bisect_right(ends, y.original_span[0]), []).append(y)
+    sexual_by_item: dict[int, list[Hit]] = {}
+    for h in sexual:
+        sexual_by_item.setdefault(bisect_right(ends, h.original_span[0]), []).append(h)
+    found = []
+    for item, ys in by_item.items():
+        if item not in sexual_by_item:
+            continue
+        lo = ends[item - 1] + 1 if item > 0 else 0
+        hi = ends[item] if item < len(ends) else len(text)
+        if hi - lo > _ITEM_CHARS:
+            continue
+        covered = bytearray(hi - lo)
+        for h in (*ys, *sexual_by_item[item]):
+            a, b = h.original_span
+            if lo <= a < hi:
+                covered[a - lo : min(b, hi) - lo] = b"\x01" * (min(b, hi) - a)
+        if not any(text[i].isalpha() and not covered[i - lo] for i in range(lo, hi)):
+            found.append(ys[0])
     return found
 
 
