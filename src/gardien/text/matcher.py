@@ -50,9 +50,13 @@ _RUN = re.compile(r"([^\W\d])\1+")
 _CJK = "[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]"
 _SPACED = re.compile(rf"(?<![^\W_])(?:[^\W_] ){{2,}}[^\W_](?![^\W_])|{_CJK}(?: {_CJK})+")
 # Cheap test for _SPACED, run on " " + text: a literal first character lets the engine skip ahead.
-_SPACED_TRIGGER = re.compile(rf" [^\W_] [^\W_] [^\W_](?![^\W_])|{_CJK} {_CJK}")
+_SPACED_TRIGGER = re.compile(r" [^\W_] [^\W_] [^\W_](?![^\W_])")
+# Searched only in non-ASCII text: an alternative in the trigger above would cost it its literal.
+_CJK_SPACED_TRIGGER = re.compile(f"{_CJK} {_CJK}")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}")
+# The same on ASCII text, where it is much cheaper to run (folded text is lower case).
+_TYPO_TOKEN_ASCII = re.compile(r"[a-zA-Z]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
@@ -464,7 +468,9 @@ class Matcher:
             if len(text) > _LONG:
                 view.windows = _view_windows(view, _STRETCH_RUNS.finditer(text), len(text))
             others.append((view, self._squeezed))
-        if _SPACED_TRIGGER.search(" " + text):
+        if _SPACED_TRIGGER.search(" " + text) or (
+            not text.isascii() and _CJK_SPACED_TRIGGER.search(text)
+        ):
             others.append((self._spacing_view(folded), self._automaton))
         if _HANGUL_TRIGGER.search(text):
             spots = (
@@ -655,16 +661,17 @@ class Matcher:
         skip = self._typo_skip
         cache = self._typo_by_concepts.setdefault(concepts, {})
         # Most words of a prompt are real words or terms: set difference in C leaves the rest.
+        token = _TYPO_TOKEN_ASCII if text.isascii() else _TYPO_TOKEN
         hopeful = {
             w: c
-            for w in set(_TYPO_TOKEN.findall(text)) - skip
+            for w in set(token.findall(text)) - skip
             if (c := self._typo_entries(w, concepts, cache))
         }
         if hopeful:
             taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
             taken_starts = [a for a, _ in taken]
             taken_reach = list(accumulate((b for _, b in taken), max))
-            for m in _TYPO_TOKEN.finditer(text):
+            for m in token.finditer(text):
                 candidates = hopeful.get(m.group())
                 if not candidates:
                     continue

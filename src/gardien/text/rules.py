@@ -212,8 +212,10 @@ def _youth_as_nouns(f: Field) -> list[Hit]:
     youth word describing a thing (``small house, nude``) is never read this way. Linear: each
     item is looked at once, whatever the number of hits."""
     youths = f.of("youth")
+    if not youths:
+        return []
     sexual = f.of("sexual_explicit") + f.of("sexual_suggestive")
-    if not youths or not sexual or f.of("person"):
+    if not sexual or f.of("person"):
         return []
     text = f.original
     ends = [m.start() for m in _ITEM_END.finditer(text)]
@@ -289,9 +291,9 @@ def _without_lone_terms(f: Field) -> Field:
     """``f`` without the terms that count only next to a minor, a person or an age (``nu``:
     French and Portuguese "naked", Dutch "now") where no such word stands beside them."""
     hits = f.scan.hits
-    wanted = {h.entry.next_to for h in hits if h.entry.next_to}
-    if not wanted:
+    if not any(h.entry.next_to for h in hits):
         return f
+    wanted = {h.entry.next_to for h in hits if h.entry.next_to}
     neighbours = {concepts: _Spans(f, concepts) for concepts in wanted}
     kept = [h for h in hits if not h.entry.next_to or neighbours[h.entry.next_to].beside(h)]
     return replace(f, scan=replace(f.scan, hits=kept))
@@ -560,9 +562,13 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
 def _kin_nude(pos: Field, out: Composition) -> None:
     """A kinship noun that may name a child (daughter, niece) with explicit nudity, and nothing
     that says the person is an adult: counted as a possible child."""
+    if out.minor_refs:
+        return
     kin = pos.of("kin")
+    if not kin:
+        return
     explicit = pos.of("sexual_explicit")
-    if not kin or not explicit or out.minor_refs or _asserts_adult(pos):
+    if not explicit or _asserts_adult(pos):
         return
     detail = (
         f"kinship noun {kin[0].entry.term!r} with explicit term {explicit[0].entry.term!r} "
