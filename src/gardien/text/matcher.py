@@ -58,7 +58,7 @@ _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}
 # The same on ASCII text, where it is much cheaper to run (folded text is lower case).
 _TYPO_TOKEN_ASCII = re.compile(r"[a-zA-Z]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
-TYPO_CONCEPTS = ("coded", "minor", "sexual_explicit", "sexual_suggestive")
+TYPO_CONCEPTS = ("coded", "minor", "youth", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
 #: Distinct Korean words read for typos in one field; a text with more is not fully examined.
 MAX_HANGUL_TYPO_WORDS = 4096
