@@ -86,7 +86,8 @@ def _windows(spots: Iterator[re.Match[str]], n: int) -> list[tuple[int, int]] | 
 
 # Korean written letter by letter (ㅇㅏㄹㅁㅗㅁ for 알몸): the fold turns compatibility jamo into
 # conjoining ones, and this view composes them back into syllables.
-_JAMO_TRIGGER = re.compile("[\u1100-\u1112][\u1161-\u1175]")
+# A Latin "r" after an initial consonant stands for ㅏ, which it looks like (ㅇr동 for 아동).
+_JAMO_TRIGGER = re.compile("[\u1100-\u1112][\u1161-\u1175r]")
 # Initial consonant index -> final consonant index, for the consonants that can close a syllable.
 _INITIAL_TO_FINAL = {0: 1, 1: 2, 2: 4, 3: 7, 5: 8, 6: 16, 7: 17, 9: 19, 10: 20, 11: 21, 12: 22,
                      14: 23, 15: 24, 16: 25, 17: 26, 18: 27}  # fmt: skip
@@ -98,6 +99,8 @@ def _initial(ch: str) -> int | None:
 
 
 def _vowel(ch: str) -> int | None:
+    if ch == "r":
+        return 0  # ㅏ, written as the Latin letter it looks like; only read after a consonant
     i = ord(ch) - 0x1161
     return i if 0 <= i <= 20 else None
 

@@ -325,10 +325,12 @@ class _Spans:
     def _word_holds(self, p: int, step: int) -> bool:
         text, n = self.text, len(self.text)
         for _ in range(_NUMBERS_SKIPPED + 1):
-            gap = 0
+            gap, start = 0, p
             while 0 < p < n and gap < _GAP and not text[p if step > 0 else p - 1].isalnum():
                 p += step
                 gap += 1
+            if self._any_in(min(start, p), max(start, p)):
+                return True  # a hit among the symbols between: an emoji (👦 bloot)
             q = p
             while 0 <= q - (step < 0) < n and abs(q - p) < _WORD:
                 if not text[q if step > 0 else q - 1].isalnum():
