@@ -223,3 +223,65 @@ def test_gate_passes_allowed_inputs_through() -> None:
 def test_gate_fails_closed(allowed: Any, verdict: str | None, reason: str) -> None:
     with pytest.raises(comfyui.GardienBlocked, match=reason):
         comfyui.GardienGate().gate(allowed, verdict)
+
+
+# -- pixels outside the IMAGE contract
+
+
+@pytest.mark.parametrize(
+    ("images", "reason"),
+    [
+        ((batch(2) * 255).round().to(torch.uint8), "holds torch.uint8 pixels"),
+        (batch(2) * 255, "outside the expected"),  # floats in 0..255: all white if clipped
+        (batch(2) * 2 - 1, "outside the expected"),  # [-1, 1]: the dark half black if clipped
+        (torch.full((2, 8, 10, 3), float("nan")), "NaN or infinite"),
+        (batch(2).half().masked_fill(torch.eye(8, 10)[None, :, :, None] > 0, float("inf")), "NaN"),
+    ],
+)
+def test_image_node_refuses_pixels_outside_the_contract(
+    factory: dict[str, Any], images: Any, reason: str
+) -> None:
+    stub = Stub()  # sees nothing: would allow whatever it is shown
+    factory["detectors"] = [stub]
+    before = images.clone()
+    out, verdicts, all_allowed = comfyui.GardienImageGuard().check(images)
+    assert all_allowed is False and out is not images and not out.any()
+    assert torch.equal(images.nan_to_num(), before.nan_to_num())  # not changed in place
+    for verdict in json.loads(verdicts):
+        assert verdict["decision"] == "block"  # the generation policy's on_error
+        assert any(reason in f["detail"] for f in verdict["findings"] if f["kind"] == "error")
+    assert stub.seen == []
+    with pytest.raises(comfyui.GardienBlocked, match="cannot read the image"):
+        comfyui.GardienGate().gate(all_allowed, verdicts, images=out)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_image_node_reads_half_precision(factory: dict[str, Any], dtype: str) -> None:
+    stub = Stub()
+    factory["detectors"] = [stub]
+    _, _, all_allowed = comfyui.GardienImageGuard().check(batch(2).to(getattr(torch, dtype)))
+    assert all_allowed is True and stub.seen == [(8, 10, 3)] * 2
+
+
+def test_image_node_refuses_an_oversized_image_before_converting_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    converted: list[tuple[int, ...]] = []
+
+    def to_rgb(image: Any, **kwargs: Any) -> RGBArray:
+        converted.append(tuple(image.shape))
+        return nodes_to_rgb(image, **kwargs)
+
+    nodes_to_rgb = nodes.to_rgb
+    monkeypatch.setattr(nodes, "to_rgb", to_rgb)
+    monkeypatch.setattr(
+        nodes, "image_guard_factory", lambda names, policy: ImageGuard([Stub()], max_pixels=100)
+    )
+    nodes.clear_caches()
+    small, big = batch(1, size=8), torch.rand(1, 16, 16, 3)  # 80 and 256 pixels
+    assert comfyui.GardienImageGuard().check(small)[2] is True
+    out, verdicts, all_allowed = comfyui.GardienImageGuard().check(big)
+    assert all_allowed is False and not out.any()
+    assert "16x16 exceeds 100 pixels" in json.loads(verdicts)[0]["findings"][0]["detail"]
+    assert converted == [(8, 10, 3)]  # the big one was refused from its shape alone
+    nodes.clear_caches()

@@ -19,7 +19,7 @@ from gardien.core.categories import CATEGORIES
 from gardien.core.errors import GardienError
 from gardien.core.policy import Policy
 from gardien.core.verdict import Decision, Finding, Verdict
-from gardien.media import RGBArray
+from gardien.media import DEFAULT_MAX_PIXELS, MediaError, RGBArray
 from gardien.vision.guard import ImageGuard
 from gardien.vision.registry import detector_names, load_age_estimator, load_detector
 
@@ -114,12 +114,33 @@ def withheld(verdict: Verdict, withhold_at: Decision) -> bool:
 # -- pixels and per-image verdicts
 
 
+#: How far past [0, 1] a float image may go before it counts as the wrong scale. Post-processed
+#: images (diffusers' ``postprocess``, ComfyUI's VAE Decode) are clamped, so this only absorbs
+#: rounding in custom nodes; an image in 0..255 or in [-1, 1] is far outside it.
+UNSIGNED_TOLERANCE = 0.02
+#: The same for [-1, 1] tensors straight from a VAE, which diffusers does not clamp before its
+#: safety checker: decoders overshoot, untrained or fp16 ones by more than half the range, and
+#: diffusers clips that overshoot itself when it post-processes, so clipping it here shows the
+#: detectors what the user will see. An image in 0..255 is still far outside it.
+SIGNED_TOLERANCE = 2.0
+
+
+def check_size(height: int, width: int, max_pixels: int, *, name: str = "image") -> None:
+    """Refuse an image over ``max_pixels`` from its shape alone, before any pixel is converted:
+    a 64-megapixel float image costs seconds and gigabytes to convert just to be refused."""
+    if height * width > max_pixels:
+        raise MediaError(f"{name}: {width}x{height} exceeds {max_pixels} pixels")
+
+
 def to_rgb(image: Any, *, signed: bool = False) -> RGBArray:
     """An ``H x W x C`` image from a model as ``H x W x 3`` uint8.
 
     Floats are read as [0, 1], or [-1, 1] when ``signed`` (a VAE's output before diffusers
-    denormalises it); NaN (an fp16 VAE overflowing) reads as black. One channel is repeated,
-    a fourth (alpha) dropped, so the detectors see every pixel the model drew.
+    denormalises it). Floats outside that range (past the tolerances above) raise: an image in
+    0..255 or in [-1, 1] read as [0, 1] would be clipped to white or black, the detectors would
+    see nothing, and the caller would get the unchecked original back. NaN or infinite values (an
+    fp16 VAE overflowing) raise too: what they hide can't be checked. One channel is repeated, a
+    fourth (alpha) dropped, so the detectors see every pixel the model drew.
     """
     a = np.asarray(image)
     if a.ndim == 2:
@@ -135,10 +156,29 @@ def to_rgb(image: Any, *, signed: bool = False) -> RGBArray:
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"expected float or uint8 pixels, got {a.dtype}")
     f = a.astype(np.float32)
+    if f.size:
+        if not np.isfinite(f).all():
+            bad = int(np.count_nonzero(~np.isfinite(f)))
+            raise ValueError(
+                f"{bad} of {f.size} values are NaN or infinite (an fp16 VAE overflowing?); "
+                "what they hide can't be checked"
+            )
+        low, high = float(f.min()), float(f.max())
+        lo, hi, tol = (-1.0, 1.0, SIGNED_TOLERANCE) if signed else (0.0, 1.0, UNSIGNED_TOLERANCE)
+        if low < lo - tol or high > hi + tol:
+            raise ValueError(
+                f"float pixels range over [{low:.4g}, {high:.4g}], outside the expected "
+                f"[{lo:g}, {hi:g}]; an image of another scale (0..255, or [-1, 1] read as "
+                "[0, 1]) would be checked as white or black, so it is not checked at all"
+            )
     if signed:
         f = f * np.float32(0.5) + np.float32(0.5)
-    f = np.nan_to_num(f, nan=0.0, posinf=1.0, neginf=0.0)
     return np.ascontiguousarray(np.clip(np.rint(f * 255), 0, 255).astype(np.uint8))
+
+
+def max_pixels_of(guard: ImageGuard) -> int:
+    """The largest image (in pixels) the guard accepts."""
+    return int(getattr(guard, "max_pixels", DEFAULT_MAX_PIXELS))
 
 
 def check_image(

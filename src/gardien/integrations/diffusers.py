@@ -42,8 +42,10 @@ from gardien.integrations._common import (
     PromptScreener,
     build_image_guard,
     check_image,
+    check_size,
     check_withhold_at,
     describe,
+    max_pixels_of,
     merge_verdicts,
     prompt_for_image,
     require_detectors,
@@ -390,7 +392,7 @@ def check_all(
     return [
         check_image(
             guard,
-            partial(_pixels, images, i, signed_tensors),
+            partial(_pixels, images, i, signed_tensors, max_pixels_of(guard)),
             prompt_verdict=prompt_for_image(i, count, prompt_verdicts),
             name=f"image {i}",
         )
@@ -434,15 +436,41 @@ def _placeholder(image: Any) -> Any:
     raise IntegrationError(f"cannot make a placeholder for a {type(image).__name__}")
 
 
-def _pixels(images: Any, index: int, signed_tensors: bool) -> RGBArray:
-    """Image ``index`` of a batch as H x W x 3 uint8. Torch tensors are channels-first."""
+def _pixels(images: Any, index: int, signed_tensors: bool, max_pixels: int) -> RGBArray:
+    """Image ``index`` of a batch as H x W x 3 uint8. Torch tensors are channels-first.
+
+    The size is checked from the shape before anything is converted, and torch tensors must hold
+    floats: an integer tensor is neither [0, 1] nor [-1, 1], and casting it would check the
+    wrong pixels.
+    """
     item = images[index]
     if isinstance(item, Image.Image):
+        check_size(item.height, item.width, max_pixels, name=f"image {index}")
         return to_rgb(np.asarray(item.convert("RGB")))
     if isinstance(item, torch.Tensor):
+        if not item.is_floating_point():
+            raise IntegrationError(
+                f"image {index} is a {item.dtype} tensor; pipelines give float tensors in "
+                "[-1, 1] or [0, 1], and an integer one can't be read as either"
+            )
+        _check_shape_size(tuple(item.shape), True, max_pixels, index)
         array = item.detach().to(device="cpu", dtype=torch.float32).numpy()
         return to_rgb(_channels_last(array, channels_first=True), signed=signed_tensors)
-    return to_rgb(_channels_last(np.asarray(item), channels_first=False))
+    array = np.asarray(item)
+    _check_shape_size(array.shape, False, max_pixels, index)
+    return to_rgb(_channels_last(array, channels_first=False))
+
+
+def _check_shape_size(
+    shape: tuple[int, ...], channels_first: bool, max_pixels: int, index: int
+) -> None:
+    """The size check on an unconverted array or tensor, from its shape."""
+    if len(shape) == 2:
+        check_size(shape[0], shape[1], max_pixels, name=f"image {index}")
+    elif len(shape) == 3:
+        first, last = shape[0] in (1, 3, 4), shape[-1] in (1, 3, 4)
+        h, w = (shape[1], shape[2]) if first and (channels_first or not last) else shape[:2]
+        check_size(h, w, max_pixels, name=f"image {index}")
 
 
 def _channels_last(array: np.ndarray[Any, Any], *, channels_first: bool) -> np.ndarray[Any, Any]:

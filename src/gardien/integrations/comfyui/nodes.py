@@ -17,18 +17,22 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from gardien.core.errors import GardienError
 from gardien.core.verdict import Verdict
 from gardien.integrations._common import (
     IntegrationError,
     build_image_guard,
     check_image,
+    check_size,
     describe,
     detectors_from_env,
+    max_pixels_of,
     require_detectors,
     to_rgb,
 )
-from gardien.media import RGBArray
+from gardien.media import DEFAULT_MAX_PIXELS, RGBArray
 from gardien.text import PromptGuard
 from gardien.vision.guard import ImageGuard
 
@@ -159,7 +163,7 @@ class GardienImageGuard:
         verdicts = [
             check_image(
                 guard,
-                partial(_pixels, images, i),
+                partial(_pixels, images, i, max_pixels_of(guard)),
                 prompt_verdict=prompt_verdict,
                 name=f"image {i}",
             )
@@ -243,13 +247,32 @@ def blocked_reasons(allowed: Any, verdict: str | None) -> list[str]:
     return reasons
 
 
-def _pixels(images: Any, index: int) -> RGBArray:
-    """Image ``index`` of a ComfyUI IMAGE batch (``[B, H, W, C]`` floats in [0, 1])."""
+def _pixels(images: Any, index: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> RGBArray:
+    """Image ``index`` of a ComfyUI IMAGE batch (``[B, H, W, C]`` floats in [0, 1]).
+
+    The size is checked from the shape before anything is converted (a 64-megapixel float image
+    costs seconds and gigabytes to convert), and the pixels must be floats: an integer batch
+    (0..255 from a custom node) breaks the IMAGE contract, and casting it would check a white
+    image while the original went on.
+    """
     item = images[index]
+    shape = tuple(getattr(item, "shape", ()))
+    if len(shape) in (2, 3):
+        check_size(shape[0], shape[1], max_pixels, name=f"image {index}")
     if hasattr(item, "detach"):
+        if not item.is_floating_point():
+            raise IntegrationError(
+                f"image {index} holds {item.dtype} pixels; a ComfyUI IMAGE holds floats in "
+                "[0, 1], and an integer one can't be read as that"
+            )
         import torch
 
         item = item.detach().to(device="cpu", dtype=torch.float32).numpy()
+    elif not np.issubdtype(np.asarray(item).dtype, np.floating):
+        raise IntegrationError(
+            f"image {index} holds {np.asarray(item).dtype} pixels; a ComfyUI IMAGE holds floats "
+            "in [0, 1]"
+        )
     return to_rgb(item)
 
 
