@@ -250,11 +250,23 @@ def screen_prompt_fields(prompt_guard: PromptScreener, fields: Mapping[str, Any]
     and when there are several pairs their texts are screened once more joined, so a request split
     across text encoders ("nude" to one, "12 year old" to the other) is read whole. Embeddings
     given in place of text (``prompt_embeds`` and the like) can't be read: the verdict is then the
-    policy's ``on_error``, never allow.
+    policy's ``on_error``, never allow. So do other embeddings (``image_embeds``,
+    ``image_embeddings``: any ``*_embeds`` or ``*_embeddings`` argument) when no prompt text
+    comes with them: they are then what conditions the image (Kandinsky or Stable Cascade
+    decoders), and screening the missing text would allow anything.
     """
     texts = {name: _as_list(fields.get(name)) for pair in PROMPT_PAIRS for name in pair}
     count = max((len(v) for v in texts.values() if v is not None), default=1)
-    embeds = sorted(k for k, v in fields.items() if "prompt_embeds" in k and v is not None)
+    has_text = any(
+        isinstance(t, str) and t.strip()
+        for pos_name, _ in PROMPT_PAIRS
+        for t in texts[pos_name] or ()
+    )
+    embeds = sorted(
+        k
+        for k, v in fields.items()
+        if v is not None and ("prompt_embeds" in k or (not has_text and _is_embeddings(k)))
+    )
     verdicts = []
     for i in range(count):
         pairs = []
@@ -290,6 +302,10 @@ def screen_prompt_fields(prompt_guard: PromptScreener, fields: Mapping[str, Any]
             results.append(_unscreened(prompt_guard, embeds))
         verdicts.append(merge_verdicts(results))
     return verdicts
+
+
+def _is_embeddings(name: str) -> bool:
+    return name.endswith(("_embeds", "_embeddings")) or name in ("embeds", "embeddings")
 
 
 def _as_list(value: Any) -> list[Any] | None:
@@ -336,7 +352,8 @@ def _unscreened(prompt_guard: PromptScreener, embeds: Sequence[str]) -> Verdict:
     policy = prompt_guard.policy
     detail = (
         f"{', '.join(embeds)} given in place of text: embeddings can't be screened, "
-        "so the request counts as a failed check (pass the prompt text instead)"
+        "so the request counts as a failed check (pass the prompt text instead, or guard the "
+        "pipeline that takes it)"
     )
     return Verdict(
         decision=policy.on_error,
