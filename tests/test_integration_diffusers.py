@@ -440,8 +440,12 @@ def test_safety_checker_reads_the_prompt_from_its_context(
         pipe, ImageGuard([Stub()]), prompt_guard=prompt_guard, refuse_at="block"
     )
     out = generate(guarded, CHILD)
-    assert out.output.nsfw_content_detected == [True] and out.withheld == [False]
+    assert out.output.nsfw_content_detected == [True]
     assert not out.images.any()  # the checker's placeholder comes through
+    # ...and so does its verdict: the wrapper's own check saw only the black placeholder
+    assert out.withheld == [True] and not out.allowed
+    assert out.verdicts[0].decision is Decision.BLOCK
+    assert out.verdicts[0].categories["sexual/minors"]
 
 
 def test_safety_checker_takes_numpy_batches_and_lists() -> None:
@@ -469,3 +473,138 @@ def test_unreadable_output_is_withheld() -> None:
     images, flags = checker(images=odd, clip_input=None)
     assert flags == [True, True] and not images.any()
     assert "cannot read the image" in checker.last_verdicts[0].findings[0].detail
+
+
+# -- pixels outside the expected range, and sizes
+
+
+class NonBlack:
+    """Reports explicit nudity in any image that isn't all black (a stand-in for a model)."""
+
+    name = "nonblack"
+
+    def detect(self, image: RGBArray) -> list[Signal]:
+        return [EXPLICIT] if image.max() > 0 else []
+
+
+@pytest.mark.parametrize(
+    ("images", "reason"),
+    [
+        (torch.full((1, 3, 8, 8), 128, dtype=torch.uint8), "torch.uint8 tensor"),
+        (torch.full((1, 3, 8, 8), 128.0), "outside the expected"),  # 0..255 in a float tensor
+        (torch.full((1, 3, 8, 8), float("nan")).half(), "NaN or infinite"),  # fp16 VAE overflow
+        (np.full((1, 8, 8, 3), 200.0, np.float32), "outside the expected"),
+        (np.full((1, 8, 8, 3), -0.5, np.float32), "outside the expected"),  # [-1, 1] in numpy
+    ],
+)
+def test_safety_checker_refuses_pixels_outside_the_range(images: Any, reason: str) -> None:
+    stub = Stub()  # sees nothing: would allow whatever it is shown
+    checker = GardienSafetyChecker(ImageGuard([stub]))
+    out, flags = checker(images=images, clip_input=None)
+    assert flags == [True] and not out.any()
+    verdict = checker.last_verdicts[0]
+    assert verdict.decision is Decision.BLOCK  # the generation policy's on_error
+    assert reason in verdict.findings[0].detail and verdict.findings[0].kind == "error"
+    assert stub.seen == []
+
+
+def test_safety_checker_reads_a_vae_overshoot() -> None:
+    stub = Stub()
+    checker = GardienSafetyChecker(ImageGuard([stub]))
+    raw = torch.linspace(-1.4, 1.4, 3 * 8 * 8).reshape(1, 3, 8, 8)  # unclamped VAE output
+    out, flags = checker(images=raw, clip_input=None)
+    assert flags == [False] and out is raw and stub.seen == [(8, 8, 3)]
+
+
+def test_oversized_images_are_refused_before_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gardien.integrations import diffusers as integration
+
+    converted: list[tuple[int, ...]] = []
+    real = integration.to_rgb
+
+    def to_rgb(image: Any, **kwargs: Any) -> RGBArray:
+        converted.append(tuple(np.asarray(image).shape))
+        return real(image, **kwargs)
+
+    monkeypatch.setattr(integration, "to_rgb", to_rgb)
+    checker = GardienSafetyChecker(ImageGuard([Stub()], max_pixels=100))
+    for big in (
+        torch.zeros(1, 3, 16, 16),
+        np.zeros((1, 16, 16, 3), np.float32),
+        [Image.new("RGB", (16, 16))],
+    ):
+        _, flags = checker(images=big, clip_input=None)
+        assert flags == [True]
+        assert "16x16 exceeds 100 pixels" in checker.last_verdicts[0].findings[0].detail
+    assert converted == []
+    _, flags = checker(images=torch.zeros(1, 3, 8, 8), clip_input=None)
+    assert flags == [False] and converted == [(8, 8, 3)]
+
+
+# -- a guarded pipeline whose safety_checker is gardien's
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "pt"])
+def test_guarded_pipeline_keeps_its_checkers_verdicts(
+    make_pipe: Callable[..., Any], prompt_guard: PromptGuard, output_type: str
+) -> None:
+    guard = ImageGuard([NonBlack()])
+    checker = GardienSafetyChecker(guard)
+    guarded = guard_pipeline(make_pipe(safety_checker=checker), guard, prompt_guard=prompt_guard)
+    out = generate(guarded, [CLEAN, "a dog"], output_type=output_type)
+    # the checker blacked both images out; checked again, black images alone would be allowed
+    assert out.output.nsfw_content_detected == [True, True]
+    assert out.withheld == [True, True] and not out.allowed
+    assert [v.decision for v in out.verdicts] == [Decision.BLOCK] * 2
+    assert all(any("nonblack" in f.detail for f in v.findings) for v in out.verdicts)
+    assert out.output.gardien_verdicts == out.verdicts
+    # a clean image: both checks allow it, and it is returned
+    clean = GardienSafetyChecker(ImageGuard([Stub()]))
+    guarded = guard_pipeline(make_pipe(safety_checker=clean), ImageGuard([Stub()]))
+    out = generate(guarded, CLEAN, output_type=output_type)
+    assert out.allowed and [v.decision for v in out.verdicts] == [Decision.ALLOW]
+
+
+def test_guarded_pipeline_withholds_what_its_checker_withheld(
+    make_pipe: Callable[..., Any], prompt_guard: PromptGuard
+) -> None:
+    # the checker withholds from review, the wrapper only from block: the image is black either
+    # way, so the caller is told it was withheld
+    guard = ImageGuard([Broken()], policy="child-safety")  # a failed check: review
+    checker = GardienSafetyChecker(guard, withhold_at="review")
+    guarded = guard_pipeline(
+        make_pipe(safety_checker=checker),
+        ImageGuard([Stub()]),
+        prompt_guard=prompt_guard,
+        withhold_at="block",
+    )
+    out = generate(guarded, CLEAN)
+    assert out.output.nsfw_content_detected == [True] and not out.images.any()
+    assert out.withheld == [True] and out.verdicts[0].decision is Decision.REVIEW
+    assert any("corrupt" in f.detail for f in out.verdicts[0].findings)
+
+
+# -- conditioning given as other embeddings
+
+
+class DecoderLike:
+    """The signature of an image-embeddings decoder (Kandinsky 2.2, unCLIP)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(
+        self, image_embeds: Any, negative_image_embeds: Any = None, output_type: str = "np"
+    ) -> Any:
+        self.calls += 1
+        return (np.zeros((len(image_embeds), 8, 8, 3), np.float32),)
+
+
+def test_image_embeddings_without_text_are_refused(prompt_guard: PromptGuard) -> None:
+    pipe = DecoderLike()
+    guarded = guard_pipeline(pipe, ImageGuard([Stub()]), prompt_guard=prompt_guard)
+    with pytest.raises(BlockedPrompt, match="image_embeds given in place of text"):
+        guarded(torch.zeros(2, 1280))
+    with pytest.raises(BlockedPrompt, match="image_embeds, negative_image_embeds given"):
+        guarded(image_embeds=torch.zeros(1, 1280), negative_image_embeds=torch.zeros(1, 1280))
+    assert pipe.calls == 0

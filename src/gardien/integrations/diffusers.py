@@ -17,6 +17,7 @@ is withheld like a blocked one, and its verdict says why.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -320,17 +321,28 @@ class GuardedPipeline:
                 raise refusal
             return GuardedOutput([], [], prompt_verdicts, [], refusal=refusal)
         checker = getattr(self.pipe, "safety_checker", None)
+        if not isinstance(checker, GardienSafetyChecker):
+            checker = None
         context: contextlib.AbstractContextManager[Any] = (
             checker.prompt_context(verdicts=prompt_verdicts)
-            if isinstance(checker, GardienSafetyChecker)
+            if checker is not None
             else contextlib.nullcontext()
         )
         with context:
+            if checker is not None:
+                checker._last.set(())  # what it finds in this call, not in an earlier one
             output = self.pipe(*args, **kwargs)
+            checked = checker.last_verdicts if checker is not None else []
         images = _output_images(output)
         # After post-processing, tensors ("pt") hold [0, 1] like numpy arrays.
         verdicts = check_all(self.guard, images, prompt_verdicts, signed_tensors=False)
         flags = [withheld(v, self.withhold_at) for v in verdicts]
+        if checked and checker is not None:
+            # The checker saw the images before they were blacked out; this check may have seen
+            # only its placeholders. Each image keeps the stricter of both verdicts.
+            verdicts, flags = _with_checker_verdicts(
+                verdicts, flags, checked, checker.withhold_at, self.withhold_at
+            )
         _log_withheld(verdicts, flags)
         images = with_placeholders(images, flags)
         output = _replace_images(output, images)
@@ -499,6 +511,34 @@ def _replace_images(output: Any, images: Any) -> Any:
         output.images = images
         return output
     return (images, *output[1:])
+
+
+def _with_checker_verdicts(
+    verdicts: Sequence[Verdict],
+    flags: Sequence[bool],
+    checked: Sequence[Verdict],
+    checker_withhold_at: Decision,
+    withhold_at: Decision,
+) -> tuple[list[Verdict], list[bool]]:
+    """The wrapper's verdicts merged with those of a :class:`GardienSafetyChecker` on the same
+    pipeline, image by image (or, when the counts differ, all of the checker's into each).
+
+    An image is withheld when the merged verdict reaches ``withhold_at``, or when the checker
+    withheld it: the caller then holds a black image, whatever the second check said of it.
+    """
+    merged, held = [], []
+    for i, (verdict, flag) in enumerate(zip(verdicts, flags, strict=True)):
+        theirs = [checked[i]] if len(checked) == len(verdicts) else list(checked)
+        combined = merge_verdicts([verdict, *theirs])
+        # Both carry the prompt's findings: keep each finding once.
+        combined = dataclasses.replace(combined, findings=tuple(dict.fromkeys(combined.findings)))
+        merged.append(combined)
+        held.append(
+            flag
+            or withheld(combined, withhold_at)
+            or any(withheld(v, checker_withhold_at) for v in theirs)
+        )
+    return merged, held
 
 
 def _log_withheld(verdicts: Sequence[Verdict], flags: Sequence[bool]) -> None:
