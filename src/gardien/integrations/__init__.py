@@ -7,8 +7,12 @@ needs nothing beyond gardien itself:
   and ``guard_pipeline`` (prompt screening before generation, image checks after, for any
   pipeline). Needs ``pip install 'gardien[diffusers]'``.
 - :mod:`gardien.integrations.comfyui`: ComfyUI custom nodes (prompt guard, image guard, gate).
+
+:func:`build_image_guard` builds the image guard both use when given none, from detector names
+(GARDIEN_DETECTORS) and an age estimator with its model (GARDIEN_AGE_ESTIMATOR,
+GARDIEN_AGE_MODEL).
 """
 
-from gardien.integrations._common import IntegrationError
+from gardien.integrations._common import IntegrationError, build_image_guard
 
-__all__ = ["IntegrationError"]
+__all__ = ["IntegrationError", "build_image_guard"]

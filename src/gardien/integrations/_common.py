@@ -21,12 +21,23 @@ from gardien.core.policy import Policy
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.media import DEFAULT_MAX_PIXELS, MediaError, RGBArray
 from gardien.vision.guard import ImageGuard
-from gardien.vision.registry import detector_names, load_age_estimator, load_detector
+from gardien.vision.registry import (
+    age_estimator_names,
+    detector_names,
+    load_age_estimator,
+    load_detector,
+)
 
 #: Comma-separated detector names (from the vision registry) used when none are given.
 ENV_DETECTORS = "GARDIEN_DETECTORS"
 #: Name of an age estimator (from the vision registry) used when none is given.
 ENV_AGE_ESTIMATOR = "GARDIEN_AGE_ESTIMATOR"
+#: The age estimator's model: a file for ``onnx``, a local folder (or cached id) for
+#: ``transformers``; required by both.
+ENV_AGE_MODEL = "GARDIEN_AGE_MODEL"
+#: The option through which each built-in age estimator takes its model; others get
+#: ``model_path``.
+AGE_MODEL_OPTION: Mapping[str, str] = {"onnx": "model_path", "transformers": "model"}
 #: What the integrations load when neither the caller nor the environment names detectors.
 DEFAULT_DETECTORS: tuple[str, ...] = ("nudenet",)
 
@@ -57,34 +68,54 @@ def build_image_guard(
     detectors: Sequence[str] | None = None,
     *,
     age_estimator: str | None = None,
+    age_model: str | Path | None = None,
     policy: Policy | str | Path = "generation",
 ) -> ImageGuard:
     """An image guard over registered detectors, loaded by name from local files only.
 
-    Every named detector must load: a guard running with fewer detectors than the operator asked
-    for would miss what the others catch, so any failure raises :class:`IntegrationError` at
-    set-up time rather than letting images through later.
+    Detectors come from ``detectors``, else GARDIEN_DETECTORS, else ``nudenet``. The age
+    estimator comes from ``age_estimator``, else GARDIEN_AGE_ESTIMATOR (none if unset), and its
+    model from ``age_model``, else GARDIEN_AGE_MODEL.
+
+    Every named detector and estimator must load: a guard running with fewer than the operator
+    asked for would miss what the others catch, so any failure raises :class:`IntegrationError`
+    at set-up time rather than letting images through later.
     """
     names = tuple(detectors) if detectors else detectors_from_env()
-    loaded, errors = [], []
+    loaded, errors, hints = [], [], []
     for name in names:
         try:
             loaded.append(load_detector(name))
         except Exception as exc:
             errors.append(f"{name!r}: {exc}")
+    if errors:
+        hints.append(
+            f"install the detector's extra, or name registered detectors in {ENV_DETECTORS} "
+            f"(registered: {', '.join(detector_names()) or 'none'})"
+        )
     estimator_name = age_estimator or os.environ.get(ENV_AGE_ESTIMATOR, "").strip() or None
+    model = age_model if age_model is not None else os.environ.get(ENV_AGE_MODEL, "").strip()
     estimator = None
     if estimator_name:
+        options: dict[str, Any] = {}
+        if model:
+            options[AGE_MODEL_OPTION.get(estimator_name, "model_path")] = str(model)
         try:
-            estimator = load_age_estimator(estimator_name)
+            estimator = load_age_estimator(estimator_name, **options)
         except Exception as exc:
             errors.append(f"age estimator {estimator_name!r}: {exc}")
+            hints.append(
+                f"set {ENV_AGE_MODEL} to the estimator's model (a .onnx file for 'onnx', a local "
+                f"model folder for 'transformers') and install its extra, or unset "
+                f"{ENV_AGE_ESTIMATOR} (registered estimators: "
+                f"{', '.join(age_estimator_names()) or 'none'})"
+            )
+    elif model:
+        errors.append(f"{ENV_AGE_MODEL} is set but no age estimator is named")
+        hints.append(f"set {ENV_AGE_ESTIMATOR} to 'onnx' or 'transformers' as well")
     if errors:
         raise IntegrationError(
-            "gardien cannot check images: "
-            + "; ".join(errors)
-            + f". Install the detector's extra, or name registered detectors in {ENV_DETECTORS} "
-            f"(registered: {', '.join(detector_names()) or 'none'})."
+            "gardien cannot check images: " + "; ".join(errors) + ". To fix: " + "; ".join(hints)
         )
     return ImageGuard(loaded, age_estimator=estimator, policy=policy)
 

@@ -6,12 +6,15 @@ Two ways in, for two needs:
   pipelines (every pipeline whose ``run_safety_checker`` calls
   ``safety_checker(images=..., clip_input=...)`` and expects ``(images, has_nsfw_concept)``).
   It runs after the VAE, so it can't stop a prompt from being generated; it withholds images.
+  Not for pipelines that unpack three values from their checker (DeepFloyd IF,
+  ``StableDiffusionUpscalePipeline``): wrap those with :func:`guard_pipeline`.
 - :func:`guard_pipeline` wraps any pipeline (SD, SDXL, SD3, Flux, ...): prompts are screened
   before the pipeline is called, so a refused prompt never reaches the UNet or transformer, and
   every output image is checked afterwards with its prompt's verdict.
 
-Both fail closed: an image whose check failed (a detector raised, the output could not be read)
-is withheld like a blocked one, and its verdict says why.
+Both fail closed: an image whose check failed (a detector raised, the output could not be read,
+its pixels were of the wrong scale or NaN, it was over the size limit) is withheld like a blocked
+one, and its verdict says why.
 """
 
 from __future__ import annotations
@@ -244,7 +247,12 @@ class GuardedPipeline:
     positional or keyword); a request whose verdict is at or above ``refuse_at`` (``review`` by
     default) raises :class:`BlockedPrompt`, or with ``on_blocked_prompt="refuse"`` returns a
     :class:`GuardedOutput` with ``refusal`` set, without calling the pipeline. Embeddings passed
-    instead of text can't be screened and count as a failed check.
+    instead of text (``prompt_embeds``; or ``image_embeds`` and other ``*_embeds`` /
+    ``*_embeddings`` with no prompt text) can't be screened and count as a failed check.
+
+    When the pipeline's ``safety_checker`` is a :class:`GardienSafetyChecker`, it gets the prompt
+    verdicts, and its verdicts on the images it saw (before blacking any out) are merged into the
+    wrapper's own.
 
     Other attributes are the pipeline's, to read and to set (``guarded.scheduler = ...``), and
     ``guarded.to(...)`` moves the pipeline and returns the guarded one. Like the pipeline itself,
