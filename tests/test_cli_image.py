@@ -21,7 +21,7 @@ from tests.hashing_fixtures import save, scene
 from tests.test_provenance import textured
 
 EXPOSED = Signal("FEMALE_BREAST_EXPOSED", 0.9, Region(1, 2, 3, 4))
-FACE = Signal("FACE_FEMALE", 0.8, Region(10, 5, 20, 20))
+FACE = Signal("FACE_FEMALE", 0.8, Region(10, 5, 30, 30))  # readable: >= MIN_FACE_PIXELS
 
 
 class Stub:
