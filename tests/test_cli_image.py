@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from PIL import Image
 
 from gardien.cli import main
 from gardien.media import RGBArray
@@ -21,7 +22,7 @@ from tests.hashing_fixtures import save, scene
 from tests.test_provenance import textured
 
 EXPOSED = Signal("FEMALE_BREAST_EXPOSED", 0.9, Region(1, 2, 3, 4))
-FACE = Signal("FACE_FEMALE", 0.8, Region(10, 5, 20, 20))
+FACE = Signal("FACE_FEMALE", 0.8, Region(10, 5, 30, 30))  # readable: >= MIN_FACE_PIXELS
 
 
 class Stub:
@@ -248,3 +249,14 @@ def test_empty_folder_and_help(tmp_path: Path) -> None:
     assert "checked 0 images (none)" in result.stderr
     listed = CliRunner().invoke(main, ["--help"])
     assert "image" in listed.stdout
+
+
+def test_an_animation_not_fully_checked_is_counted(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (16, 16), (i, i, i)) for i in range(20)]
+    path = tmp_path / "long.gif"
+    frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    result = run("--detector", "test-clean", "--policy", "child-safety", str(path))
+    (record,) = records(result).values()
+    assert record["decision"] == "review"  # child-safety: on_error review
+    assert any(f["concept"] == "frames" for f in record["findings"])
+    assert "1 could not be fully checked" in result.stderr

@@ -188,7 +188,9 @@ def test_image_node_without_a_detector_stops_with_a_clear_message(
     monkeypatch.setenv("GARDIEN_DETECTORS", "no-such-detector")
     with pytest.raises(IntegrationError, match="gardien cannot check images: 'no-such-detector'"):
         comfyui.GardienImageGuard().check(batch(1))
-    monkeypatch.setattr(nodes, "image_guard_factory", lambda names, policy: ImageGuard([]))
+    blind = ImageGuard([Stub()])
+    blind.detectors.clear()  # ImageGuard([]) is refused at once; require_detectors still checks
+    monkeypatch.setattr(nodes, "image_guard_factory", lambda names, policy: blind)
     with pytest.raises(IntegrationError, match="no detectors"):
         comfyui.GardienImageGuard().check(batch(1))
     nodes.clear_caches()

@@ -329,8 +329,10 @@ def test_flagged_images_are_replaced_everywhere(
 def test_a_guard_that_sees_nothing_is_refused(
     make_pipe: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    blind = ImageGuard([Stub()])
+    blind.detectors.clear()  # ImageGuard([]) is refused at once; require_detectors still checks
     with pytest.raises(IntegrationError, match="no detectors"):
-        guard_pipeline(make_pipe(), ImageGuard([]))
+        guard_pipeline(make_pipe(), blind)
     monkeypatch.setenv("GARDIEN_DETECTORS", "no-such-detector")
     with pytest.raises(IntegrationError, match="no-such-detector"):
         guard_pipeline(make_pipe())

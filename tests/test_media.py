@@ -21,7 +21,9 @@ from gardien.core.errors import GardienError
 from gardien.media import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    Frame,
     MediaError,
+    decode_frames,
     decode_image,
     iter_media_paths,
     read_media,
@@ -258,6 +260,90 @@ def test_multipage_tiff_gives_first_page() -> None:
     data = encode(first, "TIFF", save_all=True, append_images=[second])
     assert getattr(Image.open(io.BytesIO(data)), "n_frames", 1) == 2
     assert np.array_equal(decode_image(data), np.asarray(first))
+
+
+def grey_frames(count: int, size: tuple[int, int] = (32, 24)) -> list[Image.Image]:
+    return [Image.new("RGB", size, (4 * i,) * 3) for i in range(count)]
+
+
+ANIMATED = [
+    ("GIF", {"duration": 100, "loop": 0}),
+    ("PNG", {"duration": 100}),  # APNG
+    ("WEBP", {"duration": 100, "lossless": True}),
+    ("TIFF", {}),  # multi-page
+]
+
+
+@pytest.mark.parametrize(("fmt", "options"), ANIMATED)
+def test_decode_frames_gives_every_frame(fmt: str, options: dict[str, object]) -> None:
+    first, *rest = grey_frames(5)
+    data = encode(first, fmt, save_all=True, append_images=rest, **options)
+    frames = decode_frames(data)
+    assert frames.complete and frames.total == 5 and not frames.note
+    assert [f.index for f in frames.frames] == [0, 1, 2, 3, 4]
+    assert [int(f.rgb[0, 0, 0]) for f in frames.frames] == [0, 4, 8, 12, 16]
+    assert np.array_equal(frames.frames[0].rgb, decode_image(data))  # hashing is unchanged
+
+
+@pytest.mark.parametrize(("fmt", "options"), ANIMATED)
+def test_decode_frames_samples_evenly_beyond_max_frames(
+    fmt: str, options: dict[str, object]
+) -> None:
+    first, *rest = grey_frames(40)
+    data = encode(first, fmt, save_all=True, append_images=rest, **options)
+    frames = decode_frames(data, max_frames=5)
+    assert not frames.complete and frames.total == 40
+    assert [f.index for f in frames.frames] == [0, 10, 20, 29, 39]  # first and last included
+    assert [int(f.rgb[0, 0, 0]) for f in frames.frames] == [0, 40, 80, 116, 156]
+    assert "5 of 40 frames" in frames.note
+
+
+@pytest.mark.parametrize(("fmt", "options"), ANIMATED)
+def test_decode_frames_bounds_total_pixels(fmt: str, options: dict[str, object]) -> None:
+    first, *rest = grey_frames(10)
+    data = encode(first, fmt, save_all=True, append_images=rest, **options)
+    frames = decode_frames(data, max_total_pixels=32 * 24 * 4)
+    # GIF, APNG and WebP decode the frames passed over; TIFF pages are reached directly.
+    assert [f.index for f in frames.frames] == [0, 1, 2, 3]
+    assert not frames.complete and "over 3072 decoded pixels" in frames.note
+    assert [f.index for f in decode_frames(data, max_frames=2).frames] == [0, 9]
+    assert len(decode_frames(data, max_frames=2, max_total_pixels=32 * 24 * 5).frames) == (
+        2 if fmt == "TIFF" else 1  # reaching the last frame costs all ten
+    )
+
+
+def test_decode_frames_checks_every_page_against_max_pixels() -> None:
+    small, big = Image.new("RGB", (8, 8)), Image.new("RGB", (100, 100))
+    data = encode(small, "TIFF", save_all=True, append_images=[big])
+    with pytest.raises(MediaError, match=r"frame 1.*over the limit of 1000"):
+        decode_frames(data, max_pixels=1000)
+
+
+def test_decode_frames_keeps_alpha_and_composites() -> None:
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[..., 3] = 128  # black, half transparent: grey on a white page
+    frames = decode_frames(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    (frame,) = frames.frames
+    assert frame.alpha is not None and (frame.alpha == 128).all()
+    views = dict(frame.views())
+    assert list(views) == ["stored", "over white", "over black"]
+    assert (views["stored"] == 0).all() and (views["over black"] == 0).all()
+    assert (views["over white"] == 127).all()
+    opaque = decode_frames(encode(Image.new("RGBA", (4, 4), (9, 9, 9, 255)), "PNG"))
+    assert opaque.frames[0].alpha is None and len(opaque.frames[0].views()) == 1
+
+
+def test_decode_frames_palette_transparency_is_alpha() -> None:
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([250, 250, 250] + [0, 0, 0] * 255)
+    frame = decode_frames(encode(img, "GIF", transparency=0)).frames[0]
+    assert frame.alpha is not None and (frame.alpha == 0).all()
+    assert (dict(frame.views())["over black"] == 0).all()
+
+
+def test_frame_views_of_an_opaque_frame() -> None:
+    rgb = np.full((2, 2, 3), 7, np.uint8)
+    assert Frame(0, rgb).views()[0][1] is rgb
 
 
 # --- hostile and broken data -----------------------------------------------------------------

@@ -138,7 +138,8 @@ def image_check(
             )
             record = _record(path, verdict)
             tally[record["decision"]] += 1
-            failed += "error" in record
+            partial = any(f.kind == "limit" and f.concept == "frames" for f in verdict.findings)
+            failed += "error" in record or partial
             click.echo(dumps(record))
     counts = ", ".join(f"{d}: {tally[d]}" for d in ("allow", "review", "block") if tally[d])
     click.echo(

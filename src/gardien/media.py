@@ -20,14 +20,22 @@ Choices, and why:
   50 Mpx by default against Pillow's 89 Mpx warning, is the guard that always holds.)
 * **Truncation.** Truncated or corrupt data is an error. ``ImageFile.LOAD_TRUNCATED_IMAGES`` is
   never set: half an image would hash to something that matches nothing, silently.
-* **Animation.** Animated GIF/WebP and multi-page TIFF: the first frame only. That is the frame
-  a thumbnail shows and the one hash lists are computed on.
+* **Animation.** :func:`decode_image` gives the first frame of animated GIF/APNG/WebP and
+  multi-page TIFF: that is the frame a thumbnail shows and the one hash lists are computed on.
+  :func:`decode_frames` gives the frames a classifier must see (a viewer plays them all): every
+  frame up to ``max_frames``, evenly spaced frames beyond, and never more than
+  ``max_total_pixels`` decoded in all (GIF, APNG and WebP frames are decoded in order, so
+  reaching frame ``k`` costs ``k`` frames). :class:`Frames` says whether every frame was
+  decoded, so that a guard can fail closed on the rest.
 * **Colour.** Pixels come back as what a person sees: palette images go through their palette
   (python-threatexchange's hasher feeds raw palette indices to PDQ, which hashes noise);
   greyscale, bilevel, CMYK, YCbCr, LAB and HSV are converted to RGB by Pillow.
-* **Alpha** is dropped and the colour channels are kept as stored, not composited over a
-  background. Meta's reference PDQ hasher ignores alpha the same way, and hash lists are made
-  with it; compositing would change the hash of every transparent image in the lists.
+* **Alpha** is dropped by :func:`decode_image` and the colour channels are kept as stored, not
+  composited over a background. Meta's reference PDQ hasher ignores alpha the same way, and
+  hash lists are made with it; compositing would change the hash of every transparent image in
+  the lists. :func:`decode_frames` keeps the alpha of a frame that is not fully opaque, and
+  :meth:`Frame.views` gives what a viewer may show: the stored colours, and the frame over
+  white and over black (a page's background can be either).
 * **16-bit** samples ('I;16', 'I;16B', 'I;16L', 'I;16N', and 'I', which Pillow uses for 16-bit
   data) keep their high byte, ``value >> 8``, so 0..65535 maps onto 0..255 over the whole range.
   Pillow's own conversion clips at 255, which turns most 16-bit images white. Values of an 'I'
@@ -50,6 +58,7 @@ import warnings
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -61,9 +70,14 @@ from gardien.core.errors import GardienError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_FRAMES",
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_TOTAL_PIXELS",
     "SUPPORTED_FORMATS",
+    "Frame",
+    "Frames",
     "MediaError",
+    "decode_frames",
     "decode_image",
     "iter_media_paths",
     "read_media",
@@ -74,6 +88,12 @@ DEFAULT_MAX_PIXELS: Final = 50_000_000
 
 DEFAULT_MAX_BYTES: Final = 256 * 1024 * 1024
 """Largest file read into memory: 256 MiB."""
+
+DEFAULT_MAX_FRAMES: Final = 16
+"""Most frames :func:`decode_frames` returns; beyond, it samples frames evenly."""
+
+DEFAULT_MAX_TOTAL_PIXELS: Final = 200_000_000
+"""Most pixels :func:`decode_frames` decodes over all frames (the ones passed over included)."""
 
 SUPPORTED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 """Pillow format names decoded. MPO (multi-picture JPEG, from many cameras) counts as JPEG."""
@@ -98,6 +118,8 @@ _DECODE_ERRORS: Final = (
 )
 
 RGBArray = npt.NDArray[np.uint8]
+#: An ``H x W`` uint8 alpha channel (0 transparent, 255 opaque).
+AlphaArray = npt.NDArray[np.uint8]
 
 
 class MediaError(GardienError):
@@ -191,6 +213,144 @@ def decode_image(
             return _to_rgb(img, name)
         finally:
             img.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame: its index in the file, its colours as stored, and its alpha.
+
+    ``rgb`` is what :func:`decode_image` gives for that frame. ``alpha`` is None when the frame
+    is fully opaque (or has no alpha).
+    """
+
+    index: int
+    rgb: RGBArray
+    alpha: AlphaArray | None = None
+
+    def views(self) -> list[tuple[str, RGBArray]]:
+        """What a viewer may show: ``("stored", rgb)``, and for a frame that is not fully opaque
+        ``("over white", ...)`` and ``("over black", ...)`` too."""
+        if self.alpha is None:
+            return [("stored", self.rgb)]
+        a = self.alpha.astype(np.uint16)[:, :, np.newaxis]
+        colour = self.rgb.astype(np.uint16) * a
+        white = (colour + 255 * (255 - a) + 127) // 255
+        black = (colour + 127) // 255
+        return [
+            ("stored", self.rgb),
+            ("over white", np.ascontiguousarray(white.astype(np.uint8))),
+            ("over black", np.ascontiguousarray(black.astype(np.uint8))),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    """The frames :func:`decode_frames` decoded, out of ``total`` in the file.
+
+    ``complete`` is true when every frame was decoded; otherwise ``note`` says why not (frames
+    sampled beyond ``max_frames``, or the ``max_total_pixels`` budget spent).
+    """
+
+    frames: tuple[Frame, ...]
+    total: int
+    note: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return len(self.frames) == self.total
+
+
+#: Formats whose frames are decoded in order: reaching frame k decodes frames 0..k.
+_SEQUENTIAL: Final = frozenset({"GIF", "PNG", "WEBP"})
+_ALPHA_MODES: Final = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+
+
+def decode_frames(
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    max_total_pixels: int = DEFAULT_MAX_TOTAL_PIXELS,
+) -> Frames:
+    """Decode the frames of an image for classifiers, under the limits in the module doc.
+
+    Every frame when there are at most ``max_frames``; otherwise ``max_frames`` evenly spaced
+    ones (the first and the last included). Frames are decoded until ``max_total_pixels``
+    (counting the frames passed over on the way, for formats decoded in order) would be
+    exceeded; the first frame is always decoded. Each frame is checked against ``max_pixels``.
+    Frame 0's ``rgb`` is exactly what :func:`decode_image` returns. Raises :class:`MediaError`
+    as :func:`decode_image` does.
+    """
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    if not data:
+        raise MediaError(f"{name}: empty data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = _open(data, name)
+        try:
+            _check_pixels(img, name, max_pixels)
+            try:
+                total = max(1, int(getattr(img, "n_frames", 1)))
+            except _DECODE_ERRORS as exc:
+                raise MediaError(f"{name}: corrupt {img.format} frames: {exc}") from None
+            wanted = _spread(total, max_frames)
+            notes = []
+            if len(wanted) < total:
+                notes.append(f"{len(wanted)} of {total} frames, evenly spaced (max_frames)")
+            sequential = img.format in _SEQUENTIAL
+            frames: list[Frame] = []
+            spent, last = 0, -1
+            for index in wanted:
+                try:
+                    if sequential:  # one canvas size; seeking decodes every frame passed over
+                        cost = img.size[0] * img.size[1] * (index - last)
+                    else:  # TIFF: pages have their own sizes, and seeking to one is cheap
+                        if index:
+                            img.seek(index)
+                        cost = img.size[0] * img.size[1]
+                    if frames and spent + cost > max_total_pixels:
+                        notes.append(
+                            f"stopped before frame {index}: over {max_total_pixels} decoded pixels"
+                        )
+                        break
+                    spent += cost
+                    if sequential and index:
+                        img.seek(index)
+                    _check_pixels(img, f"{name} frame {index}", max_pixels)
+                    img.load()
+                except _DECODE_ERRORS as exc:
+                    raise MediaError(
+                        f"{name}: corrupt or truncated {img.format} data in frame {index}: {exc}"
+                    ) from None
+                frames.append(Frame(index, _to_rgb(img, name), _alpha(img, name)))
+                last = index
+            return Frames(tuple(frames), total, "; ".join(notes))
+        finally:
+            img.close()
+
+
+def _spread(total: int, count: int) -> list[int]:
+    """``count`` frame indices spread evenly over ``0 .. total - 1`` (all when fewer)."""
+    if total <= count:
+        return list(range(total))
+    if count == 1:
+        return [0]
+    return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
+
+
+def _alpha(img: Image.Image, name: str) -> AlphaArray | None:
+    """The frame's alpha channel, or None when it has none or is fully opaque."""
+    if img.mode not in _ALPHA_MODES and "transparency" not in img.info:
+        return None
+    try:
+        alpha = np.asarray(img.convert("RGBA"), dtype=np.uint8)[:, :, 3]
+    except ValueError as exc:
+        raise MediaError(f"{name}: unsupported pixel mode {img.mode}: {exc}") from None
+    if int(alpha.min()) == 255:
+        return None
+    return np.ascontiguousarray(alpha)
 
 
 def _open(data: bytes, name: str) -> Image.Image:

@@ -5,8 +5,9 @@ A detector turns pixels into *signals*: a name from its own vocabulary (NudeNet'
 region of the image it refers to. The image guard, not the detector, decides what the signals mean
 (``vision/signal_map.toml``), so a new detector is one class and one table.
 
-Images reach detectors as they leave :func:`gardien.media.decode_image`: an ``H x W x 3`` uint8
-RGB array, already checked against the decoding limits.
+Images reach detectors as :func:`gardien.media.decode_frames` gives them (each frame, and each
+view of a frame that is not fully opaque): an ``H x W x 3`` uint8 RGB array, already checked
+against the decoding limits.
 """
 
 from __future__ import annotations
