@@ -255,13 +255,27 @@ def test_an_age_model_that_skips_a_face_leaves_the_age_unknown() -> None:
 
 
 @pytest.mark.parametrize("policy", ["generation", "child-safety", "strict"])
-@pytest.mark.parametrize("score", [0.25, 0.3, 0.45])
-def test_unknown_age_blocks_under_every_policy(policy: str, score: float) -> None:
+@pytest.mark.parametrize(
+    ("score", "least"), [(0.35, Decision.REVIEW), (0.45, Decision.REVIEW), (0.5, Decision.BLOCK)]
+)
+def test_unknown_age_is_decided_whatever_the_policy(
+    policy: str, score: float, least: Decision
+) -> None:
+    """With no age read, the explicit score decides as sexual/minors would under the strictest
+    thresholds any policy may set (review from 0.35, block from 0.5)."""
     signal = Signal("MALE_GENITALIA_EXPOSED", score)
     verdict = ImageGuard([Stub(signal)], policy=policy).check(BLANK)
-    assert verdict.decision is Decision.BLOCK
+    assert verdict.decision.rank >= least.rank
     (unknown,) = [f for f in verdict.findings if f.concept == "unknown_age"]
-    assert "blocked whatever the policy" in unknown.detail
+    assert f"at least {least.value} whatever the policy" in unknown.detail
+
+
+def test_weak_explicit_signal_with_no_age_is_not_a_finding_of_unknown_age() -> None:
+    """NudeNet scores textures at 0.2-0.35 now and then: below the review threshold they count
+    towards ``sexual`` only, so a benign synthetic image is not held."""
+    verdict = ImageGuard([Stub(Signal("FEMALE_BREAST_EXPOSED", 0.32))]).check(BLANK)
+    assert verdict.decision is Decision.ALLOW
+    assert not any(f.concept == "unknown_age" for f in verdict.findings)
 
 
 def test_explicit_under_min_signal_score_is_not_counted() -> None:

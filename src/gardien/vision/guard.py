@@ -11,8 +11,10 @@ MAX_FACES of them. With no usable face the age model reads the whole image: that
 raise ``minors`` (a child-like image) but never proves an adult, since a whole-image age says
 nothing about the body the nudity detector saw. When the age can't be read (no age model, a
 model that failed or answered nonsense, no usable face, a face too small or outside the image,
-more faces than are read) explicit nudity is counted as if a minor might be present and the
-image is blocked whatever the policy's thresholds: the guard fails closed.
+more faces than are read) explicit nudity is counted as if a minor might be present, and its
+score decides as sexual/minors would under the strictest thresholds a policy may have (review
+from 0.35, block from 0.5), whatever the policy: the guard fails closed. Weaker explicit signals
+(NudeNet scores textures at 0.2-0.35 now and then) count towards ``sexual`` only.
 
 Other rules that fail closed: a detector signal whose name the signal map doesn't know gives
 at least ``review`` (a detector with another vocabulary must not pass silently); detector errors
@@ -38,7 +40,12 @@ from typing import Literal
 
 from gardien.core.categories import CATEGORIES, MINORS, SEXUAL, SEXUAL_MINORS
 from gardien.core.errors import GardienError
-from gardien.core.policy import Policy, load_policy
+from gardien.core.policy import (
+    SEXUAL_MINORS_MAX_BLOCK,
+    SEXUAL_MINORS_MAX_REVIEW,
+    Policy,
+    load_policy,
+)
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.media import (
     DEFAULT_MAX_FRAMES,
@@ -393,19 +400,22 @@ class ImageGuard:
                 findings.append(
                     _rule(MINORS, prompt_minors, "the prompt refers to a minor", "prompt")
                 )
-        unknown_age = explicit and not ages.known
+        unknown_age = explicit >= SEXUAL_MINORS_MAX_REVIEW and not ages.known
         if unknown_age:
             minors = max(minors, UNKNOWN_AGE)
+            # The explicit score decides as sexual/minors would under the strictest thresholds a
+            # policy may have, whatever this policy says: a confident detection blocks.
+            least = Decision.BLOCK if explicit >= SEXUAL_MINORS_MAX_BLOCK else Decision.REVIEW
             findings.append(
                 _rule(
                     MINORS,
                     UNKNOWN_AGE,
-                    f"explicit nudity and {ages.why}: counted as a possible minor, and blocked "
-                    "whatever the policy's thresholds (fail closed)",
+                    f"explicit nudity (score {explicit:.2f}) and {ages.why}: counted as a "
+                    f"possible minor, at least {least.value} whatever the policy (fail closed)",
                     "unknown_age",
                 )
             )
-            floor = Decision.BLOCK
+            floor = Decision.strictest(floor, least)
         scores = {SEXUAL: sexual, MINORS: minors, SEXUAL_MINORS: 0.0}
         if sexual > 0 and minors > 0:
             scores[SEXUAL_MINORS] = min(sexual, minors)
@@ -437,14 +447,17 @@ class ImageGuard:
             policy=self.policy.name,
         )
 
-    def _sexual(self, signals: list[Signal]) -> tuple[float, bool, list[Finding], dict[str, float]]:
-        """``(sexual score, any explicit signal, findings, unmapped names and their top score)``.
+    def _sexual(
+        self, signals: list[Signal]
+    ) -> tuple[float, float, list[Finding], dict[str, float]]:
+        """``(sexual score, top explicit signal score, findings, unmapped names and their top
+        score)``.
 
         Signals under MIN_SIGNAL_SCORE neither count nor show. At most MAX_FINDINGS_PER_SIGNAL
         findings per name and MAX_SIGNAL_FINDINGS in all are listed, highest scores first; the
         rest are counted in one finding.
         """
-        score, explicit = 0.0, False
+        score, explicit = 0.0, 0.0
         findings: list[Finding] = []
         unmapped: dict[str, float] = {}
         shown: dict[str, int] = {}
@@ -456,7 +469,8 @@ class ImageGuard:
             weight = {"explicit": 1.0, "suggestive": SUGGESTIVE_WEIGHT}.get(strength or "", 0.0)
             if weight:
                 score = max(score, s.score * weight)
-                explicit = explicit or strength == "explicit"
+                if strength == "explicit":
+                    explicit = max(explicit, s.score)
             if strength is None:
                 unmapped[s.name] = max(unmapped.get(s.name, 0.0), s.score)
             shown[s.name] = shown.get(s.name, 0) + 1
