@@ -103,7 +103,7 @@ def hostile(guard: PromptGuard) -> None:
         t0 = time.perf_counter()
         verdict = guard.check(text)
         elapsed = time.perf_counter() - t0
-        print(f"  {name:<18} {elapsed * 1000:8.1f} ms  -> {verdict.decision.value}")
+        print(f"  {name:<20} {elapsed * 1000:8.1f} ms  -> {verdict.decision.value}")
     padding = "a quiet landscape with rolling hills, " * 2700
     for where, text in (("after", padding + "nude child"), ("before", "nude child, " + padding)):
         v = guard.check(text)
