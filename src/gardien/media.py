@@ -58,6 +58,7 @@ import warnings
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -195,22 +196,28 @@ def decode_image(
     ``name`` is only used in error messages. Animated and multi-page images give their first
     frame. EXIF orientation is ignored unless ``apply_exif_orientation`` is true.
     """
+    with _opened(data, name, max_pixels) as img:
+        try:
+            img.load()
+            if apply_exif_orientation:
+                img = ImageOps.exif_transpose(img)
+        except _DECODE_ERRORS as exc:
+            raise MediaError(f"{name}: corrupt or truncated {img.format} data: {exc}") from None
+        return _to_rgb(img, name)
+
+
+@contextmanager
+def _opened(data: bytes, name: str, max_pixels: int) -> Iterator[Image.Image]:
+    """The image opened (header parsed, size checked) with Pillow's bomb warning as an error,
+    closed afterwards. The warning filter is local: Pillow's global settings stay as they are."""
     if not data:
         raise MediaError(f"{name}: empty data")
     with warnings.catch_warnings():
-        # Local to this block: Pillow's global MAX_IMAGE_PIXELS and warning filters elsewhere
-        # stay as they are.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         img = _open(data, name)
         try:
             _check_pixels(img, name, max_pixels)
-            try:
-                img.load()
-                if apply_exif_orientation:
-                    img = ImageOps.exif_transpose(img)
-            except _DECODE_ERRORS as exc:
-                raise MediaError(f"{name}: corrupt or truncated {img.format} data: {exc}") from None
-            return _to_rgb(img, name)
+            yield img
         finally:
             img.close()
 
@@ -284,51 +291,43 @@ def decode_frames(
     """
     if max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-    if not data:
-        raise MediaError(f"{name}: empty data")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        img = _open(data, name)
+    with _opened(data, name, max_pixels) as img:
         try:
-            _check_pixels(img, name, max_pixels)
+            total = max(1, int(getattr(img, "n_frames", 1)))
+        except _DECODE_ERRORS as exc:
+            raise MediaError(f"{name}: corrupt {img.format} frames: {exc}") from None
+        wanted = _spread(total, max_frames)
+        notes = []
+        if len(wanted) < total:
+            notes.append(f"{len(wanted)} of {total} frames, evenly spaced (max_frames)")
+        sequential = img.format in _SEQUENTIAL
+        frames: list[Frame] = []
+        spent, last = 0, -1
+        for index in wanted:
             try:
-                total = max(1, int(getattr(img, "n_frames", 1)))
-            except _DECODE_ERRORS as exc:
-                raise MediaError(f"{name}: corrupt {img.format} frames: {exc}") from None
-            wanted = _spread(total, max_frames)
-            notes = []
-            if len(wanted) < total:
-                notes.append(f"{len(wanted)} of {total} frames, evenly spaced (max_frames)")
-            sequential = img.format in _SEQUENTIAL
-            frames: list[Frame] = []
-            spent, last = 0, -1
-            for index in wanted:
-                try:
-                    if sequential:  # one canvas size; seeking decodes every frame passed over
-                        cost = img.size[0] * img.size[1] * (index - last)
-                    else:  # TIFF: pages have their own sizes, and seeking to one is cheap
-                        if index:
-                            img.seek(index)
-                        cost = img.size[0] * img.size[1]
-                    if frames and spent + cost > max_total_pixels:
-                        notes.append(
-                            f"stopped before frame {index}: over {max_total_pixels} decoded pixels"
-                        )
-                        break
-                    spent += cost
-                    if sequential and index:
+                if sequential:  # one canvas size; seeking decodes every frame passed over
+                    cost = img.size[0] * img.size[1] * (index - last)
+                else:  # TIFF: pages have their own sizes, and seeking to one is cheap
+                    if index:
                         img.seek(index)
-                    _check_pixels(img, f"{name} frame {index}", max_pixels)
-                    img.load()
-                except _DECODE_ERRORS as exc:
-                    raise MediaError(
-                        f"{name}: corrupt or truncated {img.format} data in frame {index}: {exc}"
-                    ) from None
-                frames.append(Frame(index, _to_rgb(img, name), _alpha(img, name)))
-                last = index
-            return Frames(tuple(frames), total, "; ".join(notes))
-        finally:
-            img.close()
+                    cost = img.size[0] * img.size[1]
+                if frames and spent + cost > max_total_pixels:
+                    notes.append(
+                        f"stopped before frame {index}: over {max_total_pixels} decoded pixels"
+                    )
+                    break
+                spent += cost
+                if sequential and index:
+                    img.seek(index)
+                _check_pixels(img, f"{name} frame {index}", max_pixels)
+                img.load()
+            except _DECODE_ERRORS as exc:
+                raise MediaError(
+                    f"{name}: corrupt or truncated {img.format} data in frame {index}: {exc}"
+                ) from None
+            frames.append(Frame(index, _to_rgb(img, name), _alpha(img, name)))
+            last = index
+        return Frames(tuple(frames), total, "; ".join(notes))
 
 
 def _spread(total: int, count: int) -> list[int]:
