@@ -445,3 +445,18 @@ def test_decimal_ages_are_read_in_whole_years(
 )
 def test_ages_bounded_from_above(guard: PromptGuard, prompt: str, decision: Decision) -> None:
     assert guard.check(prompt).decision is decision
+
+
+@pytest.mark.parametrize(
+    ("prompt", "negative"),
+    [
+        ("(splitternackt:1.3), (Tochter:1.2)", ""),  # kin rule
+        ("nude, portrait", "adult, mature, (over 18:1.4)"),  # negative-prompt trick
+        ("siostrzenica, portret", "ubranie, ubrania, clothes"),  # undressing rule
+    ],
+)
+def test_a_rule_that_raises_sexual_minors_flags_a_minor(
+    guard: PromptGuard, prompt: str, negative: str
+) -> None:
+    categories = guard.check(prompt, negative).categories
+    assert categories["sexual/minors"] and categories["minors"]

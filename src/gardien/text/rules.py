@@ -84,8 +84,10 @@ class Composition:
 
 
 def _rule(out: Composition, score: float, detail: str, field: str, concept: str) -> None:
-    """Raise sexual/minors to ``score`` and say which rule did it."""
+    """Raise sexual/minors to ``score`` and say which rule did it. A rule that raises it names a
+    possible minor, so ``minors`` rises with it (a verdict never says sexual/minors without one)."""
     out.raise_score(SEXUAL_MINORS, score)
+    out.raise_score(MINORS, score)
     out.findings.append(
         Finding(
             kind="rule",
