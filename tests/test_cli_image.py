@@ -185,6 +185,16 @@ def test_a_blocked_prompt_blocks_every_image(images: Path) -> None:
     assert "error" in got["corrupt.png"]  # still an error record, blocked by the prompt too
 
 
+def test_the_prompt_is_judged_under_the_command_policy(images: Path) -> None:
+    """An adult explicit prompt passes the generation policy, and is blocked under strict."""
+    image = str(images / "a.png")
+    prompt = ["--detector", "test-clean", "--prompt", "explicit sex, nude adult woman, 30"]
+    (loose,) = records(run(*prompt, "--policy", "generation", image)).values()
+    (strict,) = records(run(*prompt, "--policy", "strict", image)).values()
+    assert loose["decision"] == "allow"
+    assert strict["decision"] == "block"
+
+
 def test_a_benign_prompt_changes_nothing(images: Path) -> None:
     result = run("--detector", "test-clean", "--prompt", "a lighthouse at dusk, oil painting",
                  "--negative-prompt", "blurry", str(images / "a.png"))  # fmt: skip

@@ -21,6 +21,7 @@ from gardien.core.errors import GardienError
 from gardien.core.verdict import Verdict
 from gardien.jsonl import dumps
 from gardien.media import DEFAULT_MAX_PIXELS, iter_media_paths
+from gardien.text import PromptGuard
 from gardien.vision import (
     AgeEstimator,
     ImageDetector,
@@ -128,14 +129,16 @@ def image_check(
     except GardienError as exc:
         raise click.ClickException(str(exc)) from None
     _describe(guard, names, age_backend, notes)
+    # The prompt is screened once, under the same policy as the images.
+    prompt_verdict = (
+        None if prompt is None else PromptGuard(guard.policy).check(prompt, negative_prompt)
+    )
     files = list(iter_media_paths(paths))
     tally: Counter[str] = Counter()
     failed = 0
     with progress_bar(files, "checking") as bar:
         for path in bar:
-            verdict = guard.check(
-                path, prompt=prompt, negative_prompt=negative_prompt, name=str(path)
-            )
+            verdict = guard.check(path, prompt_verdict=prompt_verdict, name=str(path))
             record = _record(path, verdict)
             tally[record["decision"]] += 1
             partial = any(f.kind == "limit" and f.concept == "frames" for f in verdict.findings)
