@@ -460,3 +460,8 @@ def test_a_rule_that_raises_sexual_minors_flags_a_minor(
 ) -> None:
     categories = guard.check(prompt, negative).categories
     assert categories["sexual/minors"] and categories["minors"]
+
+
+@pytest.mark.parametrize("prompt", ["nude少女", "nuuuude儿子，照片", "luólú的侄女", "hadaka 女児"])
+def test_latin_glued_to_han_or_kana_is_two_words(guard: PromptGuard, prompt: str) -> None:
+    assert guard.check(prompt).decision is Decision.BLOCK

@@ -575,6 +575,8 @@ class Matcher:
         a, b = text[p - 1], text[p]
         if not a.isalnum() or not b.isalnum() or a.isdigit() != b.isdigit():
             return True
+        if (a >= "\u3040") != (b >= "\u3040"):
+            return True  # Latin or Cyrillic glued to Han, kana or Hangul: nude少女, luolu的侄女
         if p in view.boundaries:
             return True
         if view.camel and view.to_base is None:
