@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -28,19 +28,7 @@ Concept = Literal[
     "clothing",
     "kin",
 ]
-CONCEPTS: tuple[Concept, ...] = (
-    "coded",
-    "minor",
-    "youth",
-    "person",
-    "sexual_explicit",
-    "sexual_suggestive",
-    "adult",
-    "adult_leaning",
-    "youth_leaning",
-    "clothing",
-    "kin",
-)
+CONCEPTS: tuple[Concept, ...] = get_args(Concept)
 #: What an exception's ``next_to`` may name: a concept, or an age.
 NEIGHBOURS: tuple[str, ...] = (*CONCEPTS, "age")
 Mode = Literal["word", "prefix", "suffix", "substring"]
