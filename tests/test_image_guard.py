@@ -490,3 +490,11 @@ def test_signal_findings_are_capped_in_all() -> None:
     assert f"{501 - MAX_SIGNAL_FINDINGS} more signals" in summary.detail
     assert signals[0].concept == "FEMALE_BREAST_EXPOSED"  # highest scores first
     assert verdict.decision is Decision.BLOCK
+
+
+def test_the_prompt_is_judged_under_the_guard_policy() -> None:
+    prompt = "explicit sex, nude adult woman, 30"
+    assert ImageGuard([Stub()], policy="generation").check(BLANK, prompt=prompt).allowed
+    strict = ImageGuard([Stub()], policy="strict")
+    assert strict.check(BLANK, prompt=prompt).decision is Decision.BLOCK
+    assert strict.screen_prompt(prompt).decision is Decision.BLOCK

@@ -21,7 +21,6 @@ from gardien.core.errors import GardienError
 from gardien.core.verdict import Verdict
 from gardien.jsonl import dumps
 from gardien.media import DEFAULT_MAX_PIXELS, iter_media_paths
-from gardien.text import PromptGuard
 from gardien.vision import (
     AgeEstimator,
     ImageDetector,
@@ -129,10 +128,8 @@ def image_check(
     except GardienError as exc:
         raise click.ClickException(str(exc)) from None
     _describe(guard, names, age_backend, notes)
-    # The prompt is screened once, under the same policy as the images.
-    prompt_verdict = (
-        None if prompt is None else PromptGuard(guard.policy).check(prompt, negative_prompt)
-    )
+    # The prompt is screened once (the guard screens it under its own policy), not per image.
+    prompt_verdict = None if prompt is None else guard.screen_prompt(prompt, negative_prompt)
     files = list(iter_media_paths(paths))
     tally: Counter[str] = Counter()
     failed = 0

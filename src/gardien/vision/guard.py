@@ -264,7 +264,7 @@ class ImageGuard:
         """
         label = name or (str(image) if isinstance(image, Path) else "<image>")
         if prompt_verdict is None and prompt is not None:
-            prompt_verdict = self._screen_prompt(prompt, negative_prompt)
+            prompt_verdict = self.screen_prompt(prompt, negative_prompt)
         try:
             data, frames = self._decode(image, label)
         except MediaError as exc:
@@ -311,11 +311,13 @@ class ImageGuard:
         )
         return data, frames
 
-    def _screen_prompt(self, prompt: str, negative_prompt: str) -> Verdict:
+    def screen_prompt(self, prompt: str, negative_prompt: str = "") -> Verdict:
+        """The verdict on the prompt that made an image, under this guard's policy; pass it as
+        ``prompt_verdict`` to check many images of one prompt without screening it again."""
         if self._prompt_guard is None:
             from gardien.text import PromptGuard
 
-            self._prompt_guard = PromptGuard()
+            self._prompt_guard = PromptGuard(self.policy)  # the prompt is judged as the image
         return self._prompt_guard.check(prompt, negative_prompt)  # type: ignore[attr-defined, no-any-return]
 
     def _check_frames(self, frames: Frames, prompt_verdict: Verdict | None) -> Verdict:
