@@ -383,7 +383,11 @@ def test_dutch_of_age_after_a_person(guard: PromptGuard) -> None:
         ("nude daughter, 25 years old", "", Decision.ALLOW),  # an adult age is stated
         ("nude woman and her daughter, adult", "", Decision.ALLOW),  # adulthood asserted
         ("my daughter, portrait, park", "", Decision.ALLOW),  # kin alone raises nothing
-        ("sexy daughter costume", "", Decision.ALLOW),  # suggestive only
+        ("(nièce, sexy:1.3)", "", Decision.BLOCK),  # suggestive terms count too
+        ("mother and daughter in swimsuits at the beach", "", Decision.ALLOW),
+        ("sexy mom cosplay, daughter of the photographer, adult", "", Decision.ALLOW),
+        ("foto realista de sobrinah pleada", "", Decision.BLOCK),  # long kin nouns read with typos
+        ("film noir, nude lipstick", "", Decision.ALLOW),  # short ones are not (filho: film)
         ("siostrzenica, portret", "ubranie, ubrania, clothes", Decision.BLOCK),
     ],
 )

@@ -117,9 +117,9 @@ class PromptGuard:
             return ()
         has_minor, has_sexual = scores["minors"] > 0, scores["sexual"] > 0
         if has_minor != has_sexual:
-            return ("sexual_explicit", "sexual_suggestive") if has_minor else ("minor", "youth")
+            return ("sexual_explicit", "sexual_suggestive") if has_minor else ("minor", "youth", "kin")
         if not has_minor and length <= DOUBLE_TYPO_MAX_CHARS:
-            return ("minor", "youth", "sexual_explicit", "sexual_suggestive")
+            return ("minor", "youth", "kin", "sexual_explicit", "sexual_suggestive")
         return ()
 
     def _failed(self, why: str, kind: str) -> Verdict:

@@ -58,8 +58,11 @@ _TYPO_TOKEN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,32}
 # The same on ASCII text, where it is much cheaper to run (folded text is lower case).
 _TYPO_TOKEN_ASCII = re.compile(r"[a-zA-Z]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
-TYPO_CONCEPTS = ("coded", "minor", "youth", "sexual_explicit", "sexual_suggestive")
+TYPO_CONCEPTS = ("coded", "minor", "youth", "kin", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
+#: Kinship nouns are weaker evidence (a daughter may be adult): only long ones are read with a
+#: typo (sobrinah, siostrzenia), never short ones that real words sit next to (filho: film).
+TYPO_MIN_KIN = 7
 #: Distinct Korean words read for typos in one field; a text with more is not fully examined.
 MAX_HANGUL_TYPO_WORDS = 4096
 _TYPO_CACHE = 100_000
@@ -414,7 +417,7 @@ class Matcher:
                 id(entry) not in derived
                 and entry.concept in TYPO_CONCEPTS
                 and entry.mode == "word"
-                and len(key) >= TYPO_MIN_TERM
+                and len(key) >= (TYPO_MIN_KIN if entry.concept == "kin" else TYPO_MIN_TERM)
                 and key.isalpha()
             ):
                 for variant in {key, *deletions(key)}:

@@ -34,6 +34,7 @@ TRICK_WEAK = 0.4
 #: A minor in the prompt and clothing or censorship in the negative prompt: block.
 UNDRESSING = 0.8
 KIN_EXPLICIT = 0.8
+KIN_SUGGESTIVE = 0.7
 #: An explicit prompt with this many young-looking descriptors and nothing adult: review.
 LEANING_DESCRIPTORS = 3
 LEANING_YOUNG = 0.4
@@ -564,21 +565,24 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
 
 
 def _kin_nude(pos: Field, out: Composition) -> None:
-    """A kinship noun that may name a child (daughter, niece) with explicit nudity, and nothing
-    that says the person is an adult: counted as a possible child."""
+    """A kinship noun that may name a child (daughter, niece) with a sexual term, and nothing
+    that says the person is an adult: counted as a possible child. Suggestive terms count too
+    (``sexy daughter``): writers of every evaluation set read them as requests about a child."""
     if out.minor_refs:
         return
     kin = pos.of("kin")
-    if not kin:
+    if not kin or _asserts_adult(pos):
         return
     explicit = pos.of("sexual_explicit")
-    if not explicit or _asserts_adult(pos):
+    sexual = explicit or pos.of("sexual_suggestive")
+    if not sexual:
         return
+    strength = "explicit" if explicit else "suggestive"
     detail = (
-        f"kinship noun {kin[0].entry.term!r} with explicit term {explicit[0].entry.term!r} "
+        f"kinship noun {kin[0].entry.term!r} with {strength} term {sexual[0].entry.term!r} "
         "and no adult marker"
     )
-    _rule(out, KIN_EXPLICIT, detail, pos.name, "kin+sexual")
+    _rule(out, KIN_EXPLICIT if explicit else KIN_SUGGESTIVE, detail, pos.name, "kin+sexual")
 
 
 def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
