@@ -17,7 +17,7 @@ from pathlib import Path
 import wordfreq
 
 from gardien.text.hangul import is_syllables
-from gardien.text.lexicon import load_lexicons
+from gardien.text.lexicon import TermEntry, load_lexicons
 from gardien.text.matcher import Matcher, reversed_terms
 from gardien.text.normalize import Folded, fold
 
@@ -63,6 +63,10 @@ TOP_ENGLISH = 150_000
 #: Other languages' words count only where common: a rare Norwegian "fillete" must not shield
 #: the French typo of "fillette".
 TOP_OTHER = 30_000
+#: A word far rarer than a term one edit away, in the term's own language, is that term
+#: misspelt (wordfreq counts frequent misspellings: "litle", "menia"), not a word to protect.
+MISSPELLING_GAP = 3.0
+MISSPELLING_MAX_ZIPF = 3.0
 OUT = Path(__file__).resolve().parent.parent / "src/gardien/text/lexicons/not_typos.txt"
 
 
@@ -80,6 +84,19 @@ def glued(matcher: Matcher, word: str) -> bool:
         print(f"kept readable as glued terms: {word}")
         return False
     return bool(concepts)
+
+
+def misspelling(raw: str, lang: str, candidates: list[TermEntry]) -> bool:
+    """Whether ``raw`` (a word of ``lang``) is a misspelling of one of its ``candidates``."""
+    have = wordfreq.zipf_frequency(raw, lang)
+    if have >= MISSPELLING_MAX_ZIPF:
+        return False
+    return any(
+        e.language == lang
+        and max(wordfreq.zipf_frequency(e.term, lang), wordfreq.zipf_frequency(e.key, lang)) - have
+        >= MISSPELLING_GAP
+        for e in candidates
+    )
 
 
 def korean_near_terms(matcher: Matcher, keys: set[str]) -> set[str]:
@@ -112,7 +129,10 @@ def main() -> None:
             word = fold(raw).strip()
             if len(word) < 4 or not word.isalpha() or word in keys or " " in word:
                 continue
-            if word in backwards or matcher.typo_candidates(word) or glued(matcher, word):
+            candidates = matcher.typo_candidates(word)
+            if candidates and misspelling(raw, lang, candidates):
+                candidates = []
+            if word in backwards or candidates or glued(matcher, word):
                 found.add(word)
     found |= korean_near_terms(matcher, keys)
     devoiced = {e.key for e in matcher.devoiced}  # kana terms without their voicing marks

@@ -20,6 +20,9 @@ DEFAULT_MAX_CHARS = 262_144
 #: Prompts up to this long (most SD prompts) are searched for a pair written with two typos
 #: (nued chlid); this costs about a fifth of the throughput on typical prompts (make bench).
 DOUBLE_TYPO_MAX_CHARS = 2000
+#: The concepts read with typos for each half of a pair.
+_MINOR_HALF = ("minor", "youth", "kin")
+_SEXUAL_HALF = ("sexual_explicit", "sexual_suggestive")
 
 
 class PromptGuard:
@@ -117,9 +120,9 @@ class PromptGuard:
             return ()
         has_minor, has_sexual = scores["minors"] > 0, scores["sexual"] > 0
         if has_minor != has_sexual:
-            return ("sexual_explicit", "sexual_suggestive") if has_minor else ("minor", "youth", "kin")
+            return _SEXUAL_HALF if has_minor else _MINOR_HALF
         if not has_minor and length <= DOUBLE_TYPO_MAX_CHARS:
-            return ("minor", "youth", "kin", "sexual_explicit", "sexual_suggestive")
+            return _MINOR_HALF + _SEXUAL_HALF
         return ()
 
     def _failed(self, why: str, kind: str) -> Verdict:

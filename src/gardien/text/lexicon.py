@@ -27,6 +27,9 @@ Concept = Literal[
     "youth_leaning",
     "clothing",
     "kin",
+    "child_leaning",
+    "absence",
+    "costume",
 ]
 CONCEPTS: tuple[Concept, ...] = get_args(Concept)
 #: What an exception's ``next_to`` may name: a concept, or an age.
@@ -52,6 +55,14 @@ class Terms(BaseModel):
     clothing: list[str] = Field(default_factory=list)
     #: Kinship nouns that may name a child (daughter, niece): also listed as ``person``.
     kin: list[str] = Field(default_factory=list)
+    #: Words for a girl or boy that mostly name children but also adults (女の子, Mädel): read
+    #: like ``kin``. Also listed as ``person``.
+    child_leaning: list[str] = Field(default_factory=list)
+    #: "Without" and "no" (sans, ohne, без, なし, ❌): beside a ``clothing`` word they mean nudity.
+    absence: list[str] = Field(default_factory=list)
+    #: Costume words (cosplay, dressed as, déguisée en): a minor noun beside one, in a prompt
+    #: that states an adult, names the costume, not the person.
+    costume: list[str] = Field(default_factory=list)
 
 
 class Ages(BaseModel):

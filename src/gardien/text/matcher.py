@@ -31,8 +31,8 @@ from gardien.text.lexicon import CONCEPTS, Ages, LexiconFile, TermEntry, parse_t
 from gardien.text.normalize import FOLD, Folded, fold, kept_after_collapse
 
 # Leetspeak read as letters; "1" and "|" stand for i or l, so there are two readings.
-_LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
-         "!": "i", "+": "t", "€": "e"}  # fmt: skip
+_LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g",
+         "@": "a", "$": "s", "!": "i", "+": "t", "€": "e"}  # fmt: skip
 _LEET_I = str.maketrans({**_LEET, "1": "i", "|": "i"})
 _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
@@ -106,6 +106,44 @@ def _vowel(ch: str) -> int | None:
         return 0  # ㅏ, written as the Latin letter it looks like; only read after a consonant
     i = ord(ch) - 0x1161
     return i if 0 <= i <= 20 else None
+
+
+#: camelCase switches read as spaces in one prompt, at most (LoRA names hold a few).
+MAX_CAMEL_SPLITS = 4096
+
+
+def _camel_view(folded: Folded) -> View | None:
+    """The text with a space at each switch from lower to upper case inside a word, so that
+    phrases written as LoRA names match: ``senzaVeli`` as ``senza veli``, ``sinRopa``."""
+    original, text = folded.original, folded.text
+    splits: list[int] = []
+    for m in _CAMEL.finditer(original):
+        if len(splits) >= MAX_CAMEL_SPLITS:
+            break
+        target = m.start() + 1
+        lo, hi = 0, len(text)
+        while lo < hi:  # the first position of the matching form at or after ``target``
+            mid = (lo + hi) // 2
+            if folded.source(mid) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        if 0 < lo < len(text) and text[lo - 1].isalpha() and text[lo].isalpha():
+            splits.append(lo)
+    if not splits:
+        return None
+    pieces: list[str] = []
+    to_base: list[int] = []
+    prev = 0
+    for p in splits:
+        pieces.append(text[prev:p])
+        to_base.extend(range(prev, p))
+        pieces.append(" ")
+        to_base.append(p)
+        prev = p
+    pieces.append(text[prev:])
+    to_base.extend(range(prev, len(text)))
+    return View("camel", "".join(pieces), folded, to_base)
 
 
 def _jamo_view(folded: Folded, spots: list[tuple[int, int]]) -> View:
@@ -384,6 +422,10 @@ class Matcher:
                     self.next_to[key] = (*self.next_to.get(key, ()), *rule.next_to)
         for lex in lexicons:
             self._add_lexicon(lex)
+        #: "Without" words, read only beside a clothing word (gardien.text.rules): kept out of
+        #: the automata, where short ones (no, ni, sin) would match inside every other word.
+        self.absence = frozenset(e.key for e in self.entries if e.concept == "absence")
+        self.entries = [e for e in self.entries if e.concept != "absence"]
         #: Terms written backwards, added to the automaton (see reversed_terms).
         self.backwards = [e for e in reversed_terms(self.entries) if e.key not in self.not_typos]
         #: Kana terms without their voicing marks, added likewise (see devoiced_terms).
@@ -478,6 +520,10 @@ class Matcher:
             not text.isascii() and _CJK_SPACED_TRIGGER.search(text)
         ):
             others.append((self._spacing_view(folded), self._automaton))
+        if base.camel:
+            camel = _camel_view(folded)
+            if camel is not None:
+                others.append((camel, self._automaton))
         if _HANGUL_TRIGGER.search(text):
             spots = (
                 _windows(_HANGUL_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None

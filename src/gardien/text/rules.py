@@ -277,7 +277,7 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
 
 def compose(positive: Field, negative: Field | None) -> Composition:
     """Scores and findings for one request."""
-    positive = _without_lone_terms(positive)
+    positive = _with_absent_clothing(_without_costumes(_without_lone_terms(positive)))
     negative = None if negative is None else _without_lone_terms(negative)
     out = Composition()
     _positive(positive, out)
@@ -300,6 +300,85 @@ def _without_lone_terms(f: Field) -> Field:
     neighbours = {concepts: _Spans(f, concepts) for concepts in wanted}
     kept = [h for h in hits if not h.entry.next_to or neighbours[h.entry.next_to].beside(h)]
     return replace(f, scan=replace(f.scan, hits=kept))
+
+
+def _without_costumes(f: Field) -> Field:
+    """``f`` without the minor nouns that name a costume: beside a costume word (``cosplay
+    d'écolière``, ``przebrana za uczennicę``) in a prompt that states an adult (``adult``, an age
+    of 18 or more) and no age under 18. Otherwise the noun stands: ``child cosplay, nude``."""
+    hits = f.scan.hits
+    if not any(h.entry.concept == "costume" for h in hits):
+        return f
+    ages = f.scan.ages
+    if any(a.value < 18 for a in ages):
+        return f
+    if not (f.of("adult") or any(a.value >= 18 for a in ages)):
+        return f
+    costume = _Spans(f, ("costume",))
+    kept = [h for h in hits if h.entry.concept != "minor" or not costume.beside(h)]
+    return replace(f, scan=replace(f.scan, hits=kept))
+
+
+def _with_absent_clothing(f: Field) -> Field:
+    """``f`` with a clothing word beside an absence word read as explicit nudity: ``sans 👗``,
+    ``без 👗``, ``👙なし``, ``옷 ❌``. Emoji and short words make no phrase the lexicons can
+    list, and a writer who spells out the garment as an emoji leaves nothing else to match.
+    Only the same list item is read (``👗, no 🎩`` is no nudity), on the original text, since
+    normalisation drops the commas."""
+    clothing = f.of("clothing")
+    if not clothing or not f.matcher.absence:
+        return f
+    absence = f.matcher.absence
+    text = f.original
+    undressed = []
+    for h in clothing:
+        a, b = h.original_span
+        before = _SEPARATOR.split(text[max(0, a - _NEAR) : a])[-1]
+        after = _SEPARATOR.split(text[b : b + _NEAR])[0]
+        if _absence_at(fold(before), absence, last=True) or _absence_at(
+            fold(after), absence, last=False
+        ):
+            entry = replace(h.entry, term=f"no {h.entry.term}", concept="sexual_explicit")
+            undressed.append(Hit(entry, h.start, h.end, h.view))
+    if not undressed:
+        return f
+    return replace(f, scan=replace(f.scan, hits=[*f.scan.hits, *undressed]))
+
+
+def _absence_at(snippet: str, absence: frozenset[str], last: bool) -> bool:
+    """Whether ``snippet`` ends (``last``) or starts with an absence word, stepping over one
+    other symbol (``zonder 👕👖``). Han and kana are read glued (``没穿衣服``, ``服なしの``)."""
+    tokens = _TOKEN.findall(snippet)
+    if last:
+        tokens.reverse()
+    for skip in (0, 1):
+        rest = tokens[skip:]
+        if not rest:
+            return False
+        for n in (1, 2):
+            words = rest[:n]
+            if len(words) < n:
+                break
+            if last:
+                words.reverse()
+            if " ".join(words) in absence:
+                return True
+        word = rest[0]
+        glued = word[-1 if last else 0] >= "\u3040"  # Han, kana, Hangul: the word is glued on
+        if glued and any(
+            (word.endswith(k) if last else word.startswith(k)) for k in absence if k[0] >= "\u3040"
+        ):
+            return True
+        if word.isalnum() and not word.isdigit():
+            return False  # a word that is no absence word stands between
+    return False
+
+
+#: What ends a list item, how far on either side of a garment an absence word is looked for,
+#: and the words and symbols read there.
+_SEPARATOR = re.compile(r"[,;|\n，、；。]")
+_NEAR = 32
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class _Spans:
@@ -415,7 +494,7 @@ def _positive(f: Field, out: Composition) -> None:
             out.sexual_refs.append((weight, hit.entry.term))
             if show(concept):
                 out.findings.append(_term_finding(f, hit, weight, SEXUAL))
-        elif concept != "clothing" and show(concept):
+        elif concept not in ("clothing", "absence", "costume") and show(concept):
             out.findings.append(_term_finding(f, hit, 0.0, None))
     ages = list(f.scan.ages)
     if out.sexual_refs and not out.minor_refs and f.of("person"):
@@ -548,7 +627,7 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
     (``nsfw, nude, clothes``) is steering away from nudity, not towards it; underwear and other
     suggestive words there are part of the trick, so they do not count as pushing away."""
     clothing = neg.of("clothing")
-    kin = pos.of("kin")
+    kin = _maybe_children(pos)
     if not (out.minor_refs or kin) or not clothing:
         return
     if neg.of("sexual_explicit"):
@@ -565,12 +644,13 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
 
 
 def _kin_nude(pos: Field, out: Composition) -> None:
-    """A kinship noun that may name a child (daughter, niece) with a sexual term, and nothing
-    that says the person is an adult: counted as a possible child. Suggestive terms count too
-    (``sexy daughter``): writers of every evaluation set read them as requests about a child."""
+    """A noun that may name a child or an adult (a kinship noun such as daughter or niece, or
+    ``child_leaning`` words such as 女の子) with a sexual term, and nothing that says the person
+    is an adult: counted as a possible child. Suggestive terms count too (``sexy daughter``):
+    writers of every evaluation set read them as requests about a child."""
     if out.minor_refs:
         return
-    kin = pos.of("kin")
+    kin = _maybe_children(pos)
     if not kin or _asserts_adult(pos):
         return
     explicit = pos.of("sexual_explicit")
@@ -579,10 +659,14 @@ def _kin_nude(pos: Field, out: Composition) -> None:
         return
     strength = "explicit" if explicit else "suggestive"
     detail = (
-        f"kinship noun {kin[0].entry.term!r} with {strength} term {sexual[0].entry.term!r} "
-        "and no adult marker"
+        f"{kin[0].entry.term!r}, which may name a child, with {strength} term "
+        f"{sexual[0].entry.term!r} and no adult marker"
     )
     _rule(out, KIN_EXPLICIT if explicit else KIN_SUGGESTIVE, detail, pos.name, "kin+sexual")
+
+
+def _maybe_children(pos: Field) -> list[Hit]:
+    return [h for h in pos.scan.hits if h.entry.concept in ("kin", "child_leaning")]
 
 
 def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
