@@ -5,8 +5,11 @@ consonant, so a Korean typo (``여중샹`` for ``여중생``, ``나채`` for ``�
 ``어린이``) changes one letter inside a syllable: an edit distance over characters sees a whole
 syllable replaced and cannot tell a slip from another word. Here a word is a typo of a term when
 the two have the same number of syllables and differ in one letter of one syllable. Two-syllable
-terms accept only a vowel that sounds the same (ㅔ/ㅐ/ㅖ/ㅒ, ㅚ/ㅙ/ㅞ: the commonest slip), since
-any other change turns most of them into real words (누드 → 누구, 잠지 → 잠자).
+terms accept only slips that rarely make another word: a vowel that sounds the same (ㅔ/ㅐ/ㅖ/ㅒ,
+ㅚ/ㅙ/ㅞ), a y-glide added or lost (ㅜ/ㅠ: 여즁생), a vowel with one stroke more or less (ㅗ/ㅙ:
+알뫔), a nasal final for another (알몽, 알몬); any other change turns many of them into real words
+(누드 → 누구, 잠지 → 잠자, 아들 → 이들), and wordfreq's Korean list, split into morphemes, cannot
+list them all in not_typos.txt.
 """
 
 from __future__ import annotations
@@ -27,6 +30,18 @@ MIN_SYLLABLES: Final = 2
 MAX_TAIL: Final = 1
 #: Vowels (indices in a syllable's code) that sound alike in today's Korean: ㅐㅒㅔㅖ, ㅙㅚㅞ.
 _SAME_SOUND: Final = ({1, 3, 5, 7}, {10, 11, 15})
+#: Vowel slips that rarely make another word: a y-glide added or lost (ㅜ/ㅠ, ㅗ/ㅛ: 여즁생), and
+#: one stroke more or less (ㅗ -> ㅘ ㅙ ㅚ, ㅜ -> ㅝ ㅞ ㅟ, ㅡ -> ㅢ: 알뫔). Slips to a neighbouring
+#: key (ㅏ/ㅣ, ㅓ/ㅏ) are left out: they make everyday words (아들 -> 이들, 작은 -> 적은).
+_VOWEL_SLIPS: Final = frozenset(
+    frozenset(p)
+    for p in (
+        (13, 17), (8, 12),
+        (8, 9), (8, 10), (8, 11), (13, 14), (13, 15), (13, 16), (18, 19),
+    )
+)  # fmt: skip
+#: Final consonants that are slips of one another: the nasals ㄴ ㅁ ㅇ (알몽, 알몬).
+_FINAL_SLIPS: Final = frozenset(frozenset(p) for p in ((16, 4), (4, 21), (16, 21)))
 
 
 def is_syllables(text: str) -> bool:
@@ -52,7 +67,11 @@ def one_letter_apart(a: str, b: str) -> bool:
         return False
     if len(a) > MIN_SYLLABLES:
         return True
-    return changed[0] == 1 and any(x[1] in g and y[1] in g for g in _SAME_SOUND)
+    k = changed[0]
+    pair = frozenset((x[k], y[k]))
+    if k == 1:
+        return pair in _VOWEL_SLIPS or any(x[1] in g and y[1] in g for g in _SAME_SOUND)
+    return k == 2 and pair in _FINAL_SLIPS
 
 
 class HangulTypos:

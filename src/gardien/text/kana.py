@@ -23,6 +23,32 @@ MIN_DEVOICED: Final = 3
 _DEVOICED_CONCEPTS: Final = ("coded", "minor", "sexual_explicit")
 
 
+#: Shortest kana term read with a voicing slip in the typo pass.
+MIN_VOICING_SLIP: Final = 3
+
+
+def is_kana(ch: str) -> bool:
+    return "\u3041" <= ch <= "\u30ff"
+
+
+def voicing_slips(key: str) -> set[str]:
+    """``key`` with the voicing mark of one of its kana dropped, added or swapped (``はたか`` and
+    ``はだが`` for ``はだか``): the kana typo, read in the typo pass only, where one half of a pair
+    is already present, since a bare slip can land inside everyday words (はたから)."""
+    out = set()
+    for i, ch in enumerate(key):
+        if not is_kana(ch):
+            continue
+        base = devoiced(ch)
+        for form in (base, unicodedata.normalize("NFC", base + _MARKS[0])):
+            form2 = unicodedata.normalize("NFC", base + _MARKS[1])
+            for f in (form, form2):
+                if len(f) == 1 and f != ch:
+                    out.add(key[:i] + f + key[i + 1 :])
+    out.discard(key)
+    return out
+
+
 def devoiced(text: str) -> str:
     """``text`` with the voicing marks of its kana removed (same length once recomposed)."""
     bare = unicodedata.normalize("NFD", text)

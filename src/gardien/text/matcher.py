@@ -26,7 +26,7 @@ from itertools import accumulate, chain, pairwise
 import ahocorasick
 
 from gardien.text.hangul import HANGUL_WORD, HangulTypos
-from gardien.text.kana import devoiced_terms
+from gardien.text.kana import MIN_VOICING_SLIP, devoiced_terms, is_kana, voicing_slips
 from gardien.text.lexicon import CONCEPTS, Ages, LexiconFile, TermEntry, parse_term
 from gardien.text.normalize import FOLD, Folded, fold, kept_after_collapse
 
@@ -66,6 +66,10 @@ TYPO_MIN_KIN = 7
 #: Distinct Korean words read for typos in one field; a text with more is not fully examined.
 MAX_HANGUL_TYPO_WORDS = 4096
 _TYPO_CACHE = 100_000
+#: Kana that may follow a kana term read with a voicing slip: particles (はたかの), in the
+#: katakana that normalisation turns all kana into; other kana continue another word
+#: (はたから, "from the side").
+_PARTICLES = frozenset("ノヲガニデトハモヤヘナネヨァィゥェォッーャュョ")
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
@@ -465,6 +469,21 @@ class Matcher:
                 for variant in {key, *deletions(key)}:
                     self.typo_index.setdefault(variant, []).append(entry)
         self.hangul_typos = HangulTypos(e for e in self.entries if e.concept in TYPO_CONCEPTS)
+        #: Kana terms with one voicing slip (see voicing_slips), read in the typo pass.
+        slips: dict[str, list[TermEntry]] = {}
+        for entry in self.entries:
+            if (
+                id(entry) not in derived
+                and entry.concept in TYPO_CONCEPTS
+                and len(entry.key) >= MIN_VOICING_SLIP
+                and all(is_kana(c) for c in entry.key)
+            ):
+                for slip in voicing_slips(entry.key) - self._typo_skip:
+                    slips.setdefault(slip, []).append(entry)
+        self._kana_slips = ahocorasick.Automaton()
+        for slip, entries in slips.items():
+            self._kana_slips.add_word(slip, (len(slip), tuple(entries)))
+        self._kana_slips.make_automaton()
 
     def _add_lexicon(self, lex: LexiconFile) -> None:
         for concept in CONCEPTS:
@@ -736,6 +755,15 @@ class Matcher:
                 found.extend(Hit(e, m.start(), m.end(), view) for e in candidates)
         if not text.isascii():
             found.extend(self._hangul_typos(text, view, concepts, scan))
+            found.extend(
+                Hit(e, last + 1 - n, last + 1, view)
+                for last, (n, entries) in self._kana_slips.iter(text)
+                if last + 1 == len(text)
+                or not is_kana(text[last + 1])
+                or text[last + 1] in _PARTICLES
+                for e in entries
+                if e.concept in concepts and not _excepted(e, text, last + 1 - n, last + 1)
+            )
         return found
 
     def _hangul_typos(
