@@ -130,6 +130,7 @@ def main() -> None:
             if len(word) < 4 or not word.isalpha() or word in keys or " " in word:
                 continue
             candidates = matcher.typo_candidates(word)
+            candidates += [p.entry for p in matcher.phrase_candidates(word)]
             if candidates and misspelling(raw, lang, candidates):
                 candidates = []
             if word in backwards or candidates or glued(matcher, word):

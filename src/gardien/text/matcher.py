@@ -63,6 +63,10 @@ TYPO_MIN_TERM = 4
 #: Kinship nouns are weaker evidence (a daughter may be adult): only long ones are read with a
 #: typo (sobrinah, siostrzenia), never short ones that real words sit next to (filho: film).
 TYPO_MIN_KIN = 7
+#: A multi-word term is read with one of its words mistyped when that word has this many letters,
+#: in terms of at most this many words.
+TYPO_MIN_PHRASE_WORD = 5
+MAX_PHRASE_WORDS = 3
 #: Distinct Korean words read for typos in one field; a text with more is not fully examined.
 MAX_HANGUL_TYPO_WORDS = 4096
 _TYPO_CACHE = 100_000
@@ -333,6 +337,19 @@ class View:
         return self.folded.span(*self.base_span(start, end))
 
 
+@dataclass(frozen=True, slots=True)
+class PhraseWord:
+    """Word ``index`` of a multi-word term, indexed for the typo pass."""
+
+    entry: TermEntry
+    words: tuple[str, ...]
+    index: int
+
+
+#: What a word could be a typo of: terms, and words of multi-word terms.
+_Candidates = tuple[tuple["TermEntry", ...], tuple[PhraseWord, ...]]
+
+
 @dataclass(slots=True)
 class Hit:
     entry: TermEntry
@@ -454,7 +471,9 @@ class Matcher:
 
         self.typo_index: dict[str, list[TermEntry]] = {}
         self._typo_cache: dict[str, list[TermEntry]] = {}
-        self._typo_by_concepts: dict[tuple[str, ...], dict[str, tuple[TermEntry, ...]]] = {}
+        self._typo_by_concepts: dict[tuple[str, ...], dict[str, _Candidates]] = {}
+        #: Words known to be no typo of any term of these concepts.
+        self._hopeless: dict[tuple[str, ...], set[str]] = {}
         # Terms as written: a typo of a term written backwards (``down`` for ``doon``) is noise.
         derived = {id(e) for e in (*self.backwards, *self.devoiced)}
         for entry in self.entries:
@@ -468,6 +487,25 @@ class Matcher:
             ):
                 for variant in {key, *deletions(key)}:
                     self.typo_index.setdefault(variant, []).append(entry)
+        #: Words of multi-word terms, for a phrase with one word mistyped (``zonder lkeren``).
+        self.phrase_index: dict[str, list[PhraseWord]] = {}
+        for entry in self.entries:
+            words = tuple(entry.key.split(" "))
+            if (
+                len(words) < 2
+                or len(words) > MAX_PHRASE_WORDS
+                or not all(w.isalpha() for w in words)
+                or id(entry) in derived
+                or entry.concept not in TYPO_CONCEPTS
+                or entry.mode != "word"
+            ):
+                continue
+            for i, word in enumerate(words):
+                if len(word) >= TYPO_MIN_PHRASE_WORD and word.isalpha():
+                    for variant in {word, *deletions(word)}:
+                        self.phrase_index.setdefault(variant, []).append(
+                            PhraseWord(entry, words, i)
+                        )
         self.hangul_typos = HangulTypos(e for e in self.entries if e.concept in TYPO_CONCEPTS)
         #: Kana terms with one voicing slip (see voicing_slips), read in the typo pass.
         slips: dict[str, list[TermEntry]] = {}
@@ -713,6 +751,16 @@ class Matcher:
             self._typo_cache[word] = found
         return found
 
+    def phrase_candidates(self, word: str) -> list[PhraseWord]:
+        """Words of multi-word terms that ``word`` could be a typo of, in the same script."""
+        ascii_word = word.isascii()
+        return [
+            p
+            for variant in (word, *deletions(word))
+            for p in self.phrase_index.get(variant, ())
+            if p.words[p.index].isascii() == ascii_word and one_edit(word, p.words[p.index])
+        ]
+
     def pairs_across(self, youth: TermEntry, person: TermEntry) -> bool:
         """Whether a youth word can describe a person noun of another language: not if the
         person's language gives the youth word another meaning (``petite`` is a youth adjective
@@ -735,24 +783,34 @@ class Matcher:
         cache = self._typo_by_concepts.setdefault(concepts, {})
         # Most words of a prompt are real words or terms: set difference in C leaves the rest.
         token = _TYPO_TOKEN_ASCII if text.isascii() else _TYPO_TOKEN
-        hopeful = {
-            w: c
-            for w in set(token.findall(text)) - skip
-            if (c := self._typo_entries(w, concepts, cache))
-        }
+        hopeful: dict[str, tuple[TermEntry, ...]] = {}
+        phrases: dict[str, tuple[PhraseWord, ...]] = {}
+        hopeless = self._hopeless.setdefault(concepts, set())
+        for w in set(token.findall(text)) - skip - hopeless:
+            terms, words = self._typo_entries(w, concepts, cache)
+            if not (terms or words):
+                if len(hopeless) < _TYPO_CACHE:  # most words: set difference in C skips them
+                    hopeless.add(w)
+                continue
+            if terms:
+                hopeful[w] = terms
+            if words:
+                phrases[w] = words
+        if phrases:
+            found.extend(self._phrase_typos(text, view, token, phrases))
         if hopeful:
             taken = sorted(h.view.base_span(h.start, h.end) for h in scan.hits)
             taken_starts = [a for a, _ in taken]
             taken_reach = list(accumulate((b for _, b in taken), max))
             for m in token.finditer(text):
-                candidates = hopeful.get(m.group())
-                if not candidates:
+                found_terms = hopeful.get(m.group())
+                if not found_terms:
                     continue
                 # skip words that overlap a hit already found
                 i = bisect_left(taken_starts, m.end())
                 if i and taken_reach[i - 1] > m.start():
                     continue
-                found.extend(Hit(e, m.start(), m.end(), view) for e in candidates)
+                found.extend(Hit(e, m.start(), m.end(), view) for e in found_terms)
         if not text.isascii():
             found.extend(self._hangul_typos(text, view, concepts, scan))
             found.extend(
@@ -765,6 +823,32 @@ class Matcher:
                 if e.concept in concepts and not _excepted(e, text, last + 1 - n, last + 1)
             )
         return found
+
+    def _phrase_typos(
+        self,
+        text: str,
+        view: View,
+        token: re.Pattern[str],
+        hopeful: dict[str, tuple[PhraseWord, ...]],
+    ) -> Iterator[Hit]:
+        """Multi-word terms with one word one edit off (``zonder lkeren``, ``anadan oğma``,
+        ``elementry schooler``): the other words must stand right beside it, as written."""
+        n = len(text)
+        for m in token.finditer(text):
+            for p in hopeful.get(m.group(), ()):
+                before = " ".join(p.words[: p.index])
+                after = " ".join(p.words[p.index + 1 :])
+                start = m.start() - len(before) - 1 if before else m.start()
+                end = m.end() + len(after) + 1 if after else m.end()
+                if start < 0 or end > n:
+                    continue
+                if before and text[start : m.start()] != before + " ":
+                    continue
+                if after and text[m.end() : end] != " " + after:
+                    continue
+                if (start and text[start - 1].isalnum()) or (end < n and text[end].isalnum()):
+                    continue
+                yield Hit(p.entry, start, end, view)
 
     def _hangul_typos(
         self, text: str, view: View, concepts: tuple[str, ...], scan: Scan
@@ -794,16 +878,22 @@ class Matcher:
                 yield Hit(entry, m.start(), m.start() + length, view)
 
     def _typo_entries(
-        self, word: str, concepts: tuple[str, ...], cache: dict[str, tuple[TermEntry, ...]]
-    ) -> tuple[TermEntry, ...]:
-        """The terms of ``concepts`` that ``word`` could be a typo of, one per key (cached)."""
+        self, word: str, concepts: tuple[str, ...], cache: dict[str, _Candidates]
+    ) -> _Candidates:
+        """The terms of ``concepts`` that ``word`` could be a typo of, one per key, and the
+        words of multi-word terms it could be a typo of (cached)."""
         candidates = cache.get(word)
         if candidates is None:
             by_key: dict[str, TermEntry] = {}
             for entry in self.typo_candidates(word):
                 if entry.concept in concepts:
                     by_key.setdefault(entry.key, entry)
-            candidates = tuple(by_key.values())
+            phrases = {
+                (p.entry.key, p.index): p
+                for p in self.phrase_candidates(word)
+                if p.entry.concept in concepts
+            }
+            candidates = (tuple(by_key.values()), tuple(phrases.values()))
             if len(cache) < _TYPO_CACHE:  # words repeat across prompts; bounded memory
                 cache[word] = candidates
         return candidates
