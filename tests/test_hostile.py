@@ -27,7 +27,6 @@ def big_guard() -> PromptGuard:
         "a" + "\u0301" * (SIZE - 1),
         "a" * SIZE,
         "[{(<:>)}]" * (SIZE // 9),
-        "".join(chr(0x100 + (i * 7919) % 0xD000) for i in range(SIZE // 10)),
         "리" + "이" * SIZE,
         "ㅇㅏ" * (SIZE // 2),
     ],
@@ -37,7 +36,6 @@ def big_guard() -> PromptGuard:
         "combining",
         "stretched",
         "syntax",
-        "random-unicode",
         "hangul-stretch",
         "hangul-letters",
     ],
@@ -46,6 +44,18 @@ def test_shapeless_input_is_answered(big_guard: PromptGuard, text: str) -> None:
     verdict = big_guard.check(text)
     assert verdict.decision in (Decision.ALLOW, Decision.REVIEW)
     assert not verdict.categories["sexual/minors"]
+
+
+def test_random_unicode_is_answered_and_explained(big_guard: PromptGuard) -> None:
+    """Random code points over the whole BMP hold, by chance, real terms (Armenian "ս" with a
+    circled 13 reads as "u13", next to 裸): a block there must come from a rule over terms."""
+    text = "".join(chr(0x100 + (i * 7919) % 0xD000) for i in range(SIZE // 10))
+    verdict = big_guard.check(text)
+    assert not any(f.kind in ("error", "limit") for f in verdict.findings)
+    if verdict.categories["sexual/minors"]:
+        rules = [f for f in verdict.findings if f.kind == "rule"]
+        terms = [f for f in verdict.findings if f.kind in ("term", "age")]
+        assert rules and terms
 
 
 @pytest.mark.parametrize(
