@@ -60,6 +60,7 @@ _TYPO_TOKEN_ASCII = re.compile(r"[a-zA-Z]{4,32}")
 #: Concepts whose terms are looked for with one typo, and the shortest such term.
 TYPO_CONCEPTS = ("coded", "minor", "youth", "kin", "sexual_explicit", "sexual_suggestive")
 TYPO_MIN_TERM = 4
+_SEXUAL_TYPOS = frozenset({"sexual_explicit", "sexual_suggestive"})
 #: Kinship nouns are weaker evidence (a daughter may be adult): only long ones are read with a
 #: typo (sobrinah, siostrzenia), never short ones that real words sit next to (filho: film).
 TYPO_MIN_KIN = 7
@@ -476,6 +477,11 @@ class Matcher:
         self._hopeless: dict[tuple[str, ...], set[str]] = {}
         # Terms as written: a typo of a term written backwards (``down`` for ``doon``) is noise.
         derived = {id(e) for e in (*self.backwards, *self.devoiced)}
+        #: Terms made by the engine (backwards, devoiced): never pieces of a glued word
+        #: (``jongskes`` is no ``jong`` + ``seks`` backwards).
+        self._derived = frozenset(derived)
+        #: Words never read as glued terms: real words, and terms in their own right.
+        self._glue_skip = self.not_typos | self._keys
         for entry in self.entries:
             key = entry.key
             if (
@@ -659,6 +665,7 @@ class Matcher:
                         and klen >= _MIN_GLUED
                         and entry.concept != "age_unit"
                         and entry.key.isalpha()
+                        and id(entry) not in self._derived
                     ):
                         pieces.append((start, end, entry, left, right))
                     continue
@@ -671,7 +678,7 @@ class Matcher:
                 yield Hit(entry, start, end, view)
         if len(pieces) > 1:
             glued_view = View("glued", text, view.folded, camel=view.camel)
-            yield from _glued(pieces, glued_view, self.not_typos)
+            yield from _glued(pieces, glued_view, self._glue_skip)
 
     @staticmethod
     def _boundary(view: View, p: int, n: int) -> bool:
@@ -796,6 +803,7 @@ class Matcher:
                 hopeful[w] = terms
             if words:
                 phrases[w] = words
+        _one_half_each(hopeful)
         if phrases:
             found.extend(self._phrase_typos(text, view, token, phrases))
         if hopeful:
@@ -1017,6 +1025,32 @@ _MIN_GLUED = 3
 
 def _is_hangul(char: str) -> bool:
     return "\uac00" <= char <= "\ud7a3"
+
+
+def _one_half_each(hopeful: dict[str, tuple[TermEntry, ...]]) -> None:
+    """A word that reads as a typo of both halves of a pair (``галая``: малая, small, or голая,
+    naked) keeps the half whose partner another word supplies; alone it supplies neither, since
+    one word is never a request on its own (``bubis``: bubi, pubis)."""
+    ambiguous = []
+    sexual_elsewhere = minor_elsewhere = False
+    for w, terms in hopeful.items():
+        sexual = {e.concept in _SEXUAL_TYPOS for e in terms}
+        if len(sexual) == 2:
+            ambiguous.append(w)
+        elif True in sexual:
+            sexual_elsewhere = True
+        else:
+            minor_elsewhere = True
+    for w in ambiguous:
+        kept = tuple(
+            e
+            for e in hopeful[w]
+            if (minor_elsewhere if e.concept in _SEXUAL_TYPOS else sexual_elsewhere)
+        )
+        if kept:
+            hopeful[w] = kept
+        else:
+            del hopeful[w]
 
 
 def _glued(
