@@ -36,6 +36,7 @@ _LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "
 _LEET_I = str.maketrans({**_LEET, "1": "i", "|": "i"})
 _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
+_LEET_TRIGGER_ASCII = re.compile(r"[a-z][0-9@$!|+]|[0-9@$|+][a-z]")  # normalised: lower case
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
 _ANY_TRIPLE = re.compile(r"(.)\1\1")
 _STRETCH_RUNS = re.compile(r"([^\W\d])\1{2,}")
@@ -564,8 +565,9 @@ class Matcher:
         result = Scan()
         result.hits = list(self._scan(base, self._automaton, result))
         text = folded.text
+        ascii_text = text.isascii()  # most prompts: ASCII patterns search them several times faster
         others: list[tuple[View, ahocorasick.Automaton]] = []
-        if _LEET_TRIGGER.search(text):
+        if (_LEET_TRIGGER_ASCII if ascii_text else _LEET_TRIGGER).search(text):
             tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
             windows = (
                 _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
@@ -580,14 +582,14 @@ class Matcher:
                 view.windows = _view_windows(view, _STRETCH_RUNS.finditer(text), len(text))
             others.append((view, self._squeezed))
         if _SPACED_TRIGGER.search(" " + text) or (
-            not text.isascii() and _CJK_SPACED_TRIGGER.search(text)
+            not ascii_text and _CJK_SPACED_TRIGGER.search(text)
         ):
             others.append((self._spacing_view(folded), self._automaton))
         if base.camel:
             camel = _camel_view(folded)
             if camel is not None:
                 others.append((camel, self._automaton))
-        if _HANGUL_TRIGGER.search(text):
+        if not ascii_text and _HANGUL_TRIGGER.search(text):
             spots = (
                 _windows(_HANGUL_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
             )

@@ -329,9 +329,16 @@ def _with_absent_clothing(f: Field) -> Field:
     if not clothing or not f.matcher.absence:
         return f
     absence = f.matcher.absence
-    text = f.original
+    text, folded = f.original, f.text
     undressed = []
     for h in clothing:
+        # First on the normalised text (cheap, no commas: it finds more), then on the original.
+        a, b = h.view.base_span(h.start, h.end)
+        if not (
+            _absence_at(folded[max(0, a - _NEAR) : a], absence, last=True)
+            or _absence_at(folded[b : b + _NEAR], absence, last=False)
+        ):
+            continue
         a, b = h.original_span
         before = _SEPARATOR.split(text[max(0, a - _NEAR) : a])[-1]
         after = _SEPARATOR.split(text[b : b + _NEAR])[0]
