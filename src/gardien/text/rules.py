@@ -407,7 +407,8 @@ class _Spans:
 
     def beside(self, hit: Hit) -> bool:
         """Whether the word before or after ``hit`` holds a wanted hit. Numbers that are not
-        an age are stepped over: SD weights leave ``(nu:1.3)`` as ``nu 1 3``."""
+        an age are stepped over: SD weights leave ``(nu:1.3)`` as ``nu 1 3``, and so are LoRA
+        versions (``<lora:jongetjes_v1:0.8> bloot``)."""
         a, b = hit.view.base_span(hit.start, hit.end)
         return self._word_holds(a, -1) or self._word_holds(b, 1)
 
@@ -430,17 +431,18 @@ class _Spans:
                 return False
             if self._any_in(lo, hi):
                 return True
-            if not text[lo:hi].isdigit():
+            if not _STEPPED_OVER.fullmatch(text, lo, hi):
                 return False
             p = q
         return False
 
 
 #: Punctuation and spaces skipped to reach the word beside a term, the longest word read, and
-#: how many bare numbers (SD weights) are stepped over.
+#: how many bare numbers (SD weights, LoRA versions: 1 3, v2) are stepped over.
+_STEPPED_OVER = re.compile(r"v?\d+")
 _GAP = 8
 _WORD = 64
-_NUMBERS_SKIPPED = 2
+_NUMBERS_SKIPPED = 3
 
 
 def _capped(
