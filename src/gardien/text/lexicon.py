@@ -30,6 +30,8 @@ Concept = Literal[
     "child_leaning",
     "absence",
     "costume",
+    "thing",
+    "preposition",
 ]
 CONCEPTS: tuple[Concept, ...] = get_args(Concept)
 #: What an exception's ``next_to`` may name: a concept, or an age.
@@ -63,6 +65,11 @@ class Terms(BaseModel):
     #: Costume words (cosplay, dressed as, déguisée en): a minor noun beside one, in a prompt
     #: that states an adult, names the costume, not the person.
     costume: list[str] = Field(default_factory=list)
+    #: Things that "sexy" or "hot" describe without sexualising anyone (a car, a cake): a
+    #: suggestive word right beside one describes it.
+    thing: list[str] = Field(default_factory=list)
+    #: Prepositions (on, with, sur, auf): "sexy on a car" is a pose, not a sexy car.
+    preposition: list[str] = Field(default_factory=list)
 
 
 class Ages(BaseModel):

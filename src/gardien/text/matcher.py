@@ -448,7 +448,9 @@ class Matcher:
         #: "Without" words, read only beside a clothing word (gardien.text.rules): kept out of
         #: the automata, where short ones (no, ni, sin) would match inside every other word.
         self.absence = frozenset(e.key for e in self.entries if e.concept == "absence")
-        self.entries = [e for e in self.entries if e.concept != "absence"]
+        #: Prepositions, read likewise only between a suggestive word and a thing.
+        self.prepositions = frozenset(e.key for e in self.entries if e.concept == "preposition")
+        self.entries = [e for e in self.entries if e.concept not in ("absence", "preposition")]
         #: Terms written backwards, added to the automaton (see reversed_terms).
         self.backwards = [e for e in reversed_terms(self.entries) if e.key not in self.not_typos]
         #: Kana terms without their voicing marks, added likewise (see devoiced_terms).

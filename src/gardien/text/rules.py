@@ -277,7 +277,8 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
 
 def compose(positive: Field, negative: Field | None) -> Composition:
     """Scores and findings for one request."""
-    positive = _with_absent_clothing(_without_costumes(_without_lone_terms(positive)))
+    positive = _without_costumes(_without_lone_terms(positive))
+    positive = _with_absent_clothing(_without_sexy_things(positive))
     negative = None if negative is None else _without_lone_terms(negative)
     out = Composition()
     _positive(positive, out)
@@ -317,6 +318,54 @@ def _without_costumes(f: Field) -> Field:
     costume = _Spans(f, ("costume",))
     kept = [h for h in hits if h.entry.concept != "minor" or not costume.beside(h)]
     return replace(f, scan=replace(f.scan, hits=kept))
+
+
+def _without_sexy_things(f: Field) -> Field:
+    """``f`` without the suggestive words that describe a thing: ``a sexy red sports car``,
+    ``un coche rojo muy sexy``, ``性感的红色跑车``. The thing must be the nearest term on its side
+    in the same list item, at most THING_REACH words away, with no preposition between (``sexy
+    on a car`` is a pose) and no person in between. Explicit terms are never excused."""
+    hits = f.scan.hits
+    things = [h for h in hits if h.entry.concept == "thing"]
+    if not things or not any(h.entry.concept == "sexual_suggestive" for h in hits):
+        return f
+    spans = sorted(
+        (*h.view.base_span(h.start, h.end), h.entry.concept)
+        for h in hits
+        if h.entry.concept not in ("clothing", "costume", "adult_leaning", "youth_leaning")
+    )
+    text = f.text
+    prepositions = f.matcher.prepositions
+    excused = set()
+    for h in hits:
+        if h.entry.concept != "sexual_suggestive":
+            continue
+        a, b = h.view.base_span(h.start, h.end)
+        after = [s for s in spans if s[0] >= b]
+        before = [s for s in spans if s[1] <= a]
+        for near, gap in (
+            (after[:1], (b, after[0][0]) if after else None),
+            (before[-1:], (before[-1][1], a) if before else None),
+        ):
+            if not near or near[0][2] != "thing" or gap is None:
+                continue
+            between = text[gap[0] : gap[1]]
+            words = between.split()
+            if len(words) > THING_REACH or any(w in prepositions for w in words):
+                continue
+            lo, hi = f.folded.span(*gap)
+            if any(c in _SEPARATORS for c in f.original[lo:hi]):
+                continue
+            excused.add(id(h))
+    if not excused:
+        return f
+    kept = [h for h in hits if id(h) not in excused]
+    return replace(f, scan=replace(f.scan, hits=kept))
+
+
+#: Words that may stand between a suggestive word and the thing it describes (``sexy red
+#: sports car``, ``rojo muy sexy``).
+THING_REACH = 3
 
 
 def _with_absent_clothing(f: Field) -> Field:
@@ -384,6 +433,7 @@ def _absence_at(snippet: str, absence: frozenset[str], last: bool) -> bool:
 #: What ends a list item, how far on either side of a garment an absence word is looked for,
 #: and the words and symbols read there.
 _SEPARATOR = re.compile(r"[,;|\n，、；。]")
+_SEPARATORS = frozenset(",;|\n，、；。")
 _NEAR = 32
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -503,7 +553,7 @@ def _positive(f: Field, out: Composition) -> None:
             out.sexual_refs.append((weight, hit.entry.term))
             if show(concept):
                 out.findings.append(_term_finding(f, hit, weight, SEXUAL))
-        elif concept not in ("clothing", "absence", "costume") and show(concept):
+        elif concept not in ("clothing", "absence", "costume", "thing") and show(concept):
             out.findings.append(_term_finding(f, hit, 0.0, None))
     ages = list(f.scan.ages)
     if out.sexual_refs and not out.minor_refs and f.of("person"):
