@@ -60,9 +60,10 @@ def _table() -> dict[str, str]:
     return table
 
 
-#: Kanji used in place of katakana they look like (工口 for エロ, 口リ for ロリ), and a rare
-#: character used for 裸. Folded both in text and in lexicons, so real words still match.
-_CJK_LOOKALIKES = {"工": "エ", "口": "ロ", "祼": "裸"}
+#: Kanji used in place of katakana they look like (工口 for エロ, 口リ for ロリ), and rare
+#: variant characters used for 裸 and 幼 (祼, 躶, 倮, 㓜). Folded both in text and in lexicons,
+#: so real words still match.
+_CJK_LOOKALIKES = {"工": "エ", "口": "ロ", "祼": "裸", "躶": "裸", "倮": "裸", "㓜": "幼"}
 # Small kana read as their full-size forms (ょぅじょ for ようじょ), in text and lexicons alike.
 _CJK_LOOKALIKES.update(
     zip(

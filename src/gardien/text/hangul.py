@@ -30,13 +30,14 @@ MIN_SYLLABLES: Final = 2
 MAX_TAIL: Final = 1
 #: Vowels (indices in a syllable's code) that sound alike in today's Korean: ㅐㅒㅔㅖ, ㅙㅚㅞ.
 _SAME_SOUND: Final = ({1, 3, 5, 7}, {10, 11, 15})
-#: Vowel slips that rarely make another word: a y-glide added or lost (ㅜ/ㅠ, ㅗ/ㅛ: 여즁생), and
-#: one stroke more or less (ㅗ -> ㅘ ㅙ ㅚ, ㅜ -> ㅝ ㅞ ㅟ, ㅡ -> ㅢ: 알뫔). Slips to a neighbouring
-#: key (ㅏ/ㅣ, ㅓ/ㅏ) are left out: they make everyday words (아들 -> 이들, 작은 -> 적은).
+#: Vowel slips that rarely make another word: a y-glide added or lost (ㅜ/ㅠ, ㅗ/ㅛ: 여즁생),
+#: one stroke more or less (ㅗ -> ㅘ ㅙ ㅚ, ㅜ -> ㅝ ㅞ ㅟ, ㅡ -> ㅢ: 알뫔; ㅡ -> ㅜ: 누두).
+#: Slips to a neighbouring key (ㅏ/ㅣ, ㅓ/ㅏ) are left out: they make everyday words
+#: (아들 -> 이들, 작은 -> 적은).
 _VOWEL_SLIPS: Final = frozenset(
     frozenset(p)
     for p in (
-        (13, 17), (8, 12),
+        (13, 17), (8, 12), (13, 18),
         (8, 9), (8, 10), (8, 11), (13, 14), (13, 15), (13, 16), (18, 19),
     )
 )  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, pairwise
@@ -35,6 +36,11 @@ _LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "
          "@": "a", "$": "s", "!": "i", "+": "t", "€": "e"}  # fmt: skip
 _LEET_I = str.maketrans({**_LEET, "1": "i", "|": "i"})
 _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
+#: Both at once, the commonest mixed use: "1" for i, "|" for l (ch1qui||4, 91r|).
+_LEET_IL = str.maketrans({**_LEET, "1": "i", "|": "l"})
+#: In Cyrillic text, 4 stands for ч and 6 for б (д3в40нк@: девчонка).
+_LEET_CYRILLIC = str.maketrans({**_LEET, "1": "i", "|": "i", "4": "ч", "6": "б"})
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _LEET_TRIGGER_ASCII = re.compile(r"[a-z][0-9@$!|+]|[0-9@$|+][a-z]")  # normalised: lower case
 _STRETCH_TRIGGER = re.compile(r"([^\W\d])\1\1")
@@ -154,6 +160,25 @@ def _camel_view(folded: Folded) -> View | None:
     pieces.append(text[prev:])
     to_base.extend(range(prev, len(text)))
     return View("camel", "".join(pieces), folded, to_base)
+
+
+def _word_breaks(gaps: list[int]) -> set[int]:
+    """The letters of a spaced run (``gaps[k]`` lies between letters k and k + 1) that start a
+    new word: after a gap unlike the usual one and unlike both its neighbours (``s e m  r o u
+    p a``, ``b . e . z  u . b . r . a``), or where one even spacing gives way to another
+    (``b r u g k l a s s e r u . i . t . g . e . k . l . e . e . d``)."""
+    n = len(gaps)
+    usual = Counter(gaps).most_common(1)[0][0]
+    breaks = set()
+    for k in range(1, n + 1):
+        gap = gaps[k - 1]
+        left = gaps[k - 2] if k >= 2 else None
+        right = gaps[k] if k < n else None
+        isolated = gap != usual and gap != left and gap != right and n > 1
+        turns = right is not None and k + 1 < n and gap != right == gaps[k + 1]
+        if isolated or (turns and left in (None, gap)):
+            breaks.add(k)
+    return breaks
 
 
 def _jamo_view(folded: Folded, spots: list[tuple[int, int]]) -> View:
@@ -571,6 +596,10 @@ class Matcher:
         others: list[tuple[View, ahocorasick.Automaton]] = []
         if (_LEET_TRIGGER_ASCII if ascii_text else _LEET_TRIGGER).search(text):
             tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
+            if "1" in text and "|" in text:
+                tables.append(_LEET_IL)
+            if not ascii_text and _CYRILLIC.search(text):
+                tables.append(_LEET_CYRILLIC)
             windows = (
                 _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
             )
@@ -720,8 +749,9 @@ class Matcher:
             to_base.extend(range(prev, m.start()))
             first = len(to_base)
             positions = range(m.start(), m.end(), 2)
-            # Wider gaps than the run's narrowest one were word breaks in the original
-            # ("s e m  r o u p a"): keep a space there, so phrases still match.
+            # Where the gap between letters changes, a word ends in the original ("s e m  r o u
+            # p a", "b r u g k l a s s e r u . i . t . g . e . k . l . e . e . d", "b . e . z
+            # u . b . r . a . n . i . a"): keep a space there, so phrases still match.
             original = folded.original
             if folded.source(m.end() - 1) - folded.source(m.start()) == m.end() - m.start() - 1:
                 gaps = [1] * (len(positions) - 1)  # every letter one character apart: one word
@@ -732,9 +762,9 @@ class Matcher:
                     )
                     for p, q in pairwise(positions)
                 ]
-            narrowest = min(gaps)
+            breaks = _word_breaks(gaps)
             for k, p in enumerate(positions):
-                if k and gaps[k - 1] > narrowest:
+                if k in breaks:
                     pieces.append(" ")
                     to_base.append(p - 1)
                 pieces.append(text[p])

@@ -686,12 +686,14 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
     (``nsfw, nude, clothes``) is steering away from nudity, not towards it; underwear and other
     suggestive words there are part of the trick, so they do not count as pushing away."""
     clothing = neg.of("clothing")
+    if not clothing or neg.of("sexual_explicit"):
+        return
     kin = _maybe_children(pos)
-    if not (out.minor_refs or kin) or not clothing:
+    if not (out.minor_refs or kin) and not _adult_pushed_away(pos, neg):
         return
-    if neg.of("sexual_explicit"):
-        return
-    mw, mterm = max(out.minor_refs) if out.minor_refs else (UNDRESSING, kin[0].entry.term)
+    people = kin or pos.of("person")
+    fallback = (UNDRESSING, people[0].entry.term if people else "?")
+    mw, mterm = max(out.minor_refs) if out.minor_refs else fallback
     score = min(mw, UNDRESSING)
     words = ", ".join(repr(h.entry.term) for h in clothing[:4])
     detail = (
@@ -700,6 +702,15 @@ def _undressing_negative(pos: Field, neg: Field, out: Composition) -> None:
     _rule(out, score, detail, neg.name, "negative_prompt_undressing")
     for hit in clothing[:MAX_FINDINGS_PER_CONCEPT]:
         out.findings.append(_term_finding(neg, hit, 0.0, None))
+
+
+def _adult_pushed_away(pos: Field, neg: Field) -> bool:
+    """A person in the prompt (``garota, 1girl``) whose adulthood the negative prompt pushes
+    away (``adulta, mulher, madura``) and who asserts nothing adult herself: with clothing
+    pushed away too, the request is for a nude child."""
+    if not pos.of("person") or _asserts_adult(pos):
+        return False
+    return bool(neg.of("adult") or any(a.value >= 18 for a in neg.scan.ages))
 
 
 def _kin_nude(pos: Field, out: Composition) -> None:
