@@ -61,9 +61,17 @@ def _table() -> dict[str, str]:
 
 
 #: Kanji used in place of katakana they look like (工口 for エロ, 口リ for ロリ), and rare
-#: variant characters used for 裸 and 幼 (祼, 躶, 倮, 㓜). Folded both in text and in lexicons,
+#: variant characters used for 裸 and 幼 (祼, 躶, 倮, 祄, 㓜). Folded both in text and in lexicons,
 #: so real words still match.
-_CJK_LOOKALIKES = {"工": "エ", "口": "ロ", "祼": "裸", "躶": "裸", "倮": "裸", "㓜": "幼"}
+_CJK_LOOKALIKES = {
+    "工": "エ",
+    "口": "ロ",
+    "祼": "裸",
+    "躶": "裸",
+    "倮": "裸",
+    "祄": "裸",
+    "㓜": "幼",
+}
 # Small kana read as their full-size forms (ょぅじょ for ようじょ), in text and lexicons alike.
 _CJK_LOOKALIKES.update(
     zip(
@@ -74,10 +82,17 @@ _CJK_LOOKALIKES.update(
 )
 
 
+#: Strokes that pass for a Latin l as well as an i (Cyrillic palochka in ``coӏegiaӏa``): folded
+#: to "|", which leetspeak already reads both ways.
+_I_OR_L = {"\u04cf": "|", "\u04c0": "|", "\u01c0": "|", "\u2223": "|"}
+
+
 def latin_lookalike(char: str) -> str | None:
     """The ASCII letter (or, for a few kanji, the kana) that ``char`` impersonates, or None."""
     if char.isascii():
         return None
+    if char in _I_OR_L:
+        return _I_OR_L[char]
     if char in _CJK_LOOKALIKES:
         return _CJK_LOOKALIKES[char]
     found = _table().get(char)

@@ -1213,8 +1213,9 @@ def _excepted(entry: TermEntry, text: str, start: int, end: int) -> bool:
             if rest.lstrip(" ").startswith(entry.followed_by):
                 return True
         elif rest.startswith(" ") and rest.startswith(entry.followed_by, 1):
+            hangul = _is_hangul(entry.key[0])  # the next word may carry a particle: 키의
             for w in entry.followed_by:
-                if rest.startswith(w, 1) and not _alnum_at(rest, 1 + len(w)):
+                if rest.startswith(w, 1) and (hangul or not _alnum_at(rest, 1 + len(w))):
                     return True
     if entry.preceded_by:
         before = text[max(0, start - 64) : start]
