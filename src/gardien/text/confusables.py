@@ -61,8 +61,8 @@ def _table() -> dict[str, str]:
 
 
 #: Kanji used in place of katakana they look like (工口 for エロ, 口リ for ロリ), and rare
-#: variant characters used for 裸 and 幼 (祼, 躶, 倮, 祄, 㓜). Folded both in text and in lexicons,
-#: so real words still match.
+#: variant characters used for 裸, 幼 and 女 (祼, 躶, 倮, 祄, 㓜, 攵). Folded both in text and
+#: in lexicons, so real words still match.
 _CJK_LOOKALIKES = {
     "工": "エ",
     "口": "ロ",
@@ -71,6 +71,7 @@ _CJK_LOOKALIKES = {
     "倮": "裸",
     "祄": "裸",
     "㓜": "幼",
+    "攵": "女",  # a radical shaped like 女: 幼攵
 }
 # Small kana read as their full-size forms (ょぅじょ for ようじょ), in text and lexicons alike.
 _CJK_LOOKALIKES.update(

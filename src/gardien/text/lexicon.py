@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Literal, get_args
@@ -240,3 +240,24 @@ def bundled_not_typos() -> frozenset[str]:
 def load_lexicons(paths: list[Path] | None = None) -> list[LexiconFile]:
     """The bundled lexicons, or the given files."""
     return [load_lexicon_file(p) for p in (paths or bundled_lexicon_paths())]
+
+
+_UMLAUTS = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}
+)
+
+
+def umlaut_spellings(entries: list[TermEntry]) -> list[TermEntry]:
+    """German terms with ä, ö, ü or ß, written as ASCII does (``Maedchen``, ``nackte Maedels``,
+    LoRA names): folding alone reads ``Mädchen`` as ``madchen``, never ``maedchen``."""
+    keys = {e.key for e in entries}
+    out = []
+    for e in entries:
+        if e.language != "de" or not any(c in "äöüÄÖÜß" for c in e.term):
+            continue
+        spelled = e.term.translate(_UMLAUTS)
+        key, mode = parse_term(spelled)
+        if key not in keys:
+            keys.add(key)
+            out.append(replace(e, term=f"{e.term} ({spelled.strip('=*')})", key=key, mode=mode))
+    return out

@@ -28,7 +28,14 @@ import ahocorasick
 
 from gardien.text.hangul import HANGUL_WORD, HangulTypos
 from gardien.text.kana import MIN_VOICING_SLIP, devoiced_terms, is_kana, voicing_slips
-from gardien.text.lexicon import CONCEPTS, Ages, LexiconFile, TermEntry, parse_term
+from gardien.text.lexicon import (
+    CONCEPTS,
+    Ages,
+    LexiconFile,
+    TermEntry,
+    parse_term,
+    umlaut_spellings,
+)
 from gardien.text.normalize import FOLD, Folded, fold, kept_after_collapse
 
 # Leetspeak read as letters; "1" and "|" stand for i or l, so there are two readings.
@@ -476,6 +483,13 @@ class Matcher:
         #: Prepositions, read likewise only between a suggestive word and a thing.
         self.prepositions = frozenset(e.key for e in self.entries if e.concept == "preposition")
         self.entries = [e for e in self.entries if e.concept not in ("absence", "preposition")]
+        #: German terms also spelled with ae, oe, ue, ss (see umlaut_spellings).
+        self.entries.extend(
+            replace(e, followed_by=fb, preceded_by=pb)
+            for e in umlaut_spellings(self.entries)
+            if e.key not in self.not_typos
+            for fb, pb in [self.exceptions.get(e.key, (e.followed_by, e.preceded_by))]
+        )
         #: Terms written backwards, added to the automaton (see reversed_terms).
         self.backwards = [e for e in reversed_terms(self.entries) if e.key not in self.not_typos]
         #: Kana terms without their voicing marks, added likewise (see devoiced_terms).

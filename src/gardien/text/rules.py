@@ -321,40 +321,40 @@ def _without_costumes(f: Field) -> Field:
 
 
 def _without_sexy_things(f: Field) -> Field:
-    """``f`` without the suggestive words that describe a thing: ``a sexy red sports car``,
-    ``un coche rojo muy sexy``, ``性感的红色跑车``. The thing must be the nearest term on its side
-    in the same list item, at most THING_REACH words away, with no preposition between (``sexy
-    on a car`` is a pose) and no person in between. Explicit terms are never excused."""
+    """``f`` without the sexual words that describe a thing: ``a sexy red sports car``, ``un
+    coche rojo muy sexy``, ``性感的红色跑车``, ``undressing her doll``. The thing must be the
+    nearest term on its side in the same list item, at most THING_REACH words away, with no
+    preposition between (``sexy on a car`` is a pose, ``nude with a doll`` a nude child) and so
+    no person in between either."""
     hits = f.scan.hits
-    things = [h for h in hits if h.entry.concept == "thing"]
-    if not things or not any(h.entry.concept == "sexual_suggestive" for h in hits):
+    if not any(h.entry.concept == "thing" for h in hits):
         return f
-    spans = sorted(
-        (*h.view.base_span(h.start, h.end), h.entry.concept)
-        for h in hits
+    near_terms = sorted(
+        (*h.view.base_span(h.start, h.end), i)
+        for i, h in enumerate(hits)
         if h.entry.concept not in ("clothing", "costume", "adult_leaning", "youth_leaning")
     )
-    text = f.text
+    text, original = f.text, f.original
     prepositions = f.matcher.prepositions
     excused = set()
     for h in hits:
-        if h.entry.concept != "sexual_suggestive":
+        if h.entry.concept not in _SEXUAL_WEIGHT:
             continue
         a, b = h.view.base_span(h.start, h.end)
-        after = [s for s in spans if s[0] >= b]
-        before = [s for s in spans if s[1] <= a]
-        for near, gap in (
-            (after[:1], (b, after[0][0]) if after else None),
-            (before[-1:], (before[-1][1], a) if before else None),
-        ):
-            if not near or near[0][2] != "thing" or gap is None:
+        after = [t for t in near_terms if t[0] >= b][:1]
+        before = [t for t in near_terms if t[1] <= a][-1:]
+        for side in (after, before):
+            if not side or hits[side[0][2]].entry.concept != "thing":
                 continue
-            between = text[gap[0] : gap[1]]
-            words = between.split()
+            thing = hits[side[0][2]]
+            lo, hi = (b, side[0][0]) if side is after else (side[0][1], a)
+            words = text[lo:hi].split()
             if len(words) > THING_REACH or any(w in prepositions for w in words):
                 continue
-            lo, hi = f.folded.span(*gap)
-            if any(c in _SEPARATORS for c in f.original[lo:hi]):
+            # on the original text: normalisation drops the commas that end a list item
+            (h_lo, h_hi), (t_lo, t_hi) = h.original_span, thing.original_span
+            gap = original[h_hi:t_lo] if side is after else original[t_hi:h_lo]
+            if any(c in _SEPARATORS for c in gap):
                 continue
             excused.add(id(h))
     if not excused:
