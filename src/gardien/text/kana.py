@@ -79,3 +79,28 @@ def devoiced_terms(entries: Iterable[TermEntry]) -> list[TermEntry]:
             term = f"{e.term} (voicing marks dropped)"
             out.append(replace(e, term=term, key=bare, followed_by=(), preceded_by=()))
     return out
+
+
+#: What stands in for the katakana long mark ー in a disguised word: a hyphen (folded to a
+#: space) or the kanji 一 ("one"): ヌ-ド, ヌ一ド.
+_LONG_MARK_STAND_INS: Final = (" ", "一")
+
+
+def long_mark_terms(entries: Iterable[TermEntry]) -> list[TermEntry]:
+    """Katakana terms with a long mark ー, written with a hyphen or 一 in its place (``ヌ-ド``,
+    ``ヌ一ド``): a look-alike the confusables data does not know, since ー is no letter."""
+    entries = list(entries)
+    keys = {e.key for e in entries}
+    out = []
+    for e in entries:
+        if e.concept not in _DEVOICED_CONCEPTS or len(e.key) < MIN_DEVOICED or "ー" not in e.key:
+            continue
+        if not all(_is_katakana(c) for c in e.key):
+            continue
+        for stand_in in _LONG_MARK_STAND_INS:
+            key = e.key.replace("ー", stand_in)
+            if key not in keys:
+                keys.add(key)
+                term = f"{e.term} (long mark written {stand_in.strip() or '-'})"
+                out.append(replace(e, term=term, key=key, followed_by=(), preceded_by=()))
+    return out

@@ -27,7 +27,13 @@ from itertools import accumulate, chain, pairwise
 import ahocorasick
 
 from gardien.text.hangul import HANGUL_WORD, HangulTypos
-from gardien.text.kana import MIN_VOICING_SLIP, devoiced_terms, is_kana, voicing_slips
+from gardien.text.kana import (
+    MIN_VOICING_SLIP,
+    devoiced_terms,
+    is_kana,
+    long_mark_terms,
+    voicing_slips,
+)
 from gardien.text.lexicon import (
     CONCEPTS,
     Ages,
@@ -501,6 +507,8 @@ class Matcher:
         ]
         self.entries.extend(self.backwards)
         self.entries.extend(self.devoiced)
+        #: Katakana terms with ー written as a hyphen or 一 (see long_mark_terms).
+        self.entries.extend(long_mark_terms(self.entries))
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
         self._keys = {e.key for e in self.entries}
