@@ -620,7 +620,7 @@ class Matcher:
             tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
             if "1" in text and "|" in text:
                 tables.append(_LEET_IL)
-            if not ascii_text and _CYRILLIC.search(text):
+            if not ascii_text and ("4" in text or "6" in text) and _CYRILLIC.search(text):
                 tables.append(_LEET_CYRILLIC)
             windows = (
                 _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
