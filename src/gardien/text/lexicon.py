@@ -32,6 +32,8 @@ Concept = Literal[
     "costume",
     "thing",
     "preposition",
+    "abuse",
+    "awareness",
 ]
 CONCEPTS: tuple[Concept, ...] = get_args(Concept)
 #: What an exception's ``next_to`` may name: a concept, or an age.
@@ -70,6 +72,11 @@ class Terms(BaseModel):
     thing: list[str] = Field(default_factory=list)
     #: Prepositions (on, with, sur, auf): "sexy on a car" is a pose, not a sexy car.
     preposition: list[str] = Field(default_factory=list)
+    #: Nouns naming the crime (abuse, exploitation, Missbrauch, 性侵害): a sexual word beside one,
+    #: in a prompt with an ``awareness`` word, names what a campaign fights.
+    abuse: list[str] = Field(default_factory=list)
+    #: Campaign and prevention words (campaign, prevention, hotline, poster against, 预防).
+    awareness: list[str] = Field(default_factory=list)
 
 
 class Ages(BaseModel):

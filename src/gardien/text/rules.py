@@ -45,6 +45,8 @@ _REACH_CHARS = 200
 MAX_FINDINGS_PER_CONCEPT = 16
 
 _SEXUAL_WEIGHT = {"sexual_explicit": EXPLICIT, "sexual_suggestive": SUGGESTIVE}
+#: Concepts that only qualify other terms: no finding of their own.
+_SILENT = frozenset({"clothing", "absence", "costume", "thing", "abuse", "awareness"})
 
 
 @dataclass
@@ -278,7 +280,7 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
 def compose(positive: Field, negative: Field | None) -> Composition:
     """Scores and findings for one request."""
     positive = _without_costumes(_without_lone_terms(positive))
-    positive = _with_absent_clothing(_without_sexy_things(positive))
+    positive = _with_absent_clothing(_without_sexy_things(_without_campaigns(positive)))
     negative = None if negative is None else _without_lone_terms(negative)
     out = Composition()
     _positive(positive, out)
@@ -318,6 +320,50 @@ def _without_costumes(f: Field) -> Field:
     costume = _Spans(f, ("costume",))
     kept = [h for h in hits if h.entry.concept != "minor" or not costume.beside(h)]
     return replace(f, scan=replace(f.scan, hits=kept))
+
+
+def _without_campaigns(f: Field) -> Field:
+    """``f`` without the sexual and coded words that name the crime a campaign fights: beside
+    an ``abuse`` noun (``sexual abuse``, ``sexuellen Missbrauch``, ``儿童性侵害``), with an
+    ``awareness`` word in the same list item, at most CAMPAIGN_REACH words away (``poster
+    against child sexual abuse``, ``campaña contra el abuso sexual infantil``, ``预防``). Nudity
+    still counts, and so does ``child sexual abuse, photo, campaign`` (another item)."""
+    hits = f.scan.hits
+    awareness = [h for h in hits if h.entry.concept == "awareness"]
+    abuse = [h for h in hits if h.entry.concept == "abuse"]
+    if not awareness or not abuse:
+        return f
+    spans = _Spans(f, ("abuse",))
+    named = [h.view.base_span(h.start, h.end) for h in abuse]
+    text, original = f.text, f.original
+
+    def campaign_near(h: Hit) -> bool:
+        a, b = h.view.base_span(h.start, h.end)
+        (h_lo, h_hi) = h.original_span
+        for w in awareness:
+            c, d = w.view.base_span(w.start, w.end)
+            between = text[d:a] if d <= a else text[b:c]
+            if len(between.split()) > CAMPAIGN_REACH:
+                continue
+            w_lo, w_hi = w.original_span
+            gap = original[w_hi:h_lo] if w_hi <= h_lo else original[h_hi:w_lo]
+            if not any(ch in _SEPARATORS for ch in gap):
+                return True
+        return False
+
+    kept = []
+    for h in hits:
+        if h.entry.concept in ("coded", *_SEXUAL_WEIGHT):
+            a, b = h.view.base_span(h.start, h.end)
+            inside = any(lo < b and a < hi for lo, hi in named)  # 性侵 inside 儿童性侵害
+            if (inside or spans.beside(h)) and campaign_near(h):
+                continue
+        kept.append(h)
+    return replace(f, scan=replace(f.scan, hits=kept))
+
+
+#: Words between a campaign word and the crime it names (``contra el abuso sexual``).
+CAMPAIGN_REACH = 6
 
 
 def _without_sexy_things(f: Field) -> Field:
@@ -553,7 +599,7 @@ def _positive(f: Field, out: Composition) -> None:
             out.sexual_refs.append((weight, hit.entry.term))
             if show(concept):
                 out.findings.append(_term_finding(f, hit, weight, SEXUAL))
-        elif concept not in ("clothing", "absence", "costume", "thing") and show(concept):
+        elif concept not in _SILENT and show(concept):
             out.findings.append(_term_finding(f, hit, 0.0, None))
     ages = list(f.scan.ages)
     if out.sexual_refs and not out.minor_refs and f.of("person"):
