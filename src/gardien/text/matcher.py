@@ -51,8 +51,11 @@ _LEET_I = str.maketrans({**_LEET, "1": "i", "|": "i"})
 _LEET_L = str.maketrans({**_LEET, "1": "l", "|": "l"})
 #: Both at once, the commonest mixed use: "1" for i, "|" for l (ch1qui||4, 91r|).
 _LEET_IL = str.maketrans({**_LEET, "1": "i", "|": "l"})
-#: In Cyrillic text, 4 stands for ч and 6 for б (д3в40нк@: девчонка).
-_LEET_CYRILLIC = str.maketrans({**_LEET, "1": "i", "|": "i", "4": "ч", "6": "б"})
+#: In Cyrillic text, 4 stands for ч, 6 for б, 9 for я and a Latin u for и (д3в40нк@: девчонка;
+#: г0л@9 шк0льнuц@).
+_LEET_CYRILLIC = str.maketrans(
+    {**_LEET, "1": "i", "|": "i", "4": "ч", "6": "б", "9": "я", "u": "и"}
+)
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LEET_TRIGGER = re.compile(r"[^\W\d][0-9@$!|+€]|[0-9@$|+€][^\W\d]")
 _LEET_TRIGGER_ASCII = re.compile(r"[a-z][0-9@$!|+]|[0-9@$|+][a-z]")  # normalised: lower case
@@ -620,7 +623,7 @@ class Matcher:
             tables = [_LEET_I, _LEET_L] if ("1" in text or "|" in text) else [_LEET_I]
             if "1" in text and "|" in text:
                 tables.append(_LEET_IL)
-            if not ascii_text and ("4" in text or "6" in text) and _CYRILLIC.search(text):
+            if not ascii_text and any(d in text for d in "469") and _CYRILLIC.search(text):
                 tables.append(_LEET_CYRILLIC)
             windows = (
                 _windows(_LEET_TRIGGER.finditer(text), len(text)) if len(text) > _LONG else None
