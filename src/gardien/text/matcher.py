@@ -101,6 +101,9 @@ _PARTICLES = frozenset("ノヲガニデトハモヤヘナネヨァィゥェォ�
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
+#: Version and model tags glued after a term in LoRA and model names (``loliv2``, ``lolixl``).
+_VERSION_TAIL = re.compile(r"(?:v\d|xl(?![a-z])|sdxl|pony(?![a-z])|lora(?![a-z])|\d+(?![a-z]))")
+
 #: Context scanned on each side of a disguised spot; longer than any lexicon term.
 _WINDOW = 48
 
@@ -713,6 +716,8 @@ class Matcher:
                 mode = entry.mode
                 left = mode not in ("word", "prefix") or self._boundary(view, start, n)
                 right = mode not in ("word", "suffix") or self._boundary(view, end, n)
+                if left and not right and _VERSION_TAIL.match(text, end):
+                    right = True  # a model tag glued on: loliv2, lolixl, nudepony
                 hangul = mode == "prefix" and _is_hangul(entry.key[0])
                 if hangul and not left and start in hangul_ends:
                     left = True  # Korean glues nouns: a term right after another term starts one
