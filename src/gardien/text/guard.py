@@ -9,7 +9,12 @@ from gardien.core.categories import CATEGORIES, SEXUAL_MINORS
 from gardien.core.policy import Policy, load_policy
 from gardien.core.verdict import Decision, Finding, Verdict
 from gardien.text.classifier import PromptClassifier
-from gardien.text.lexicon import bundled_not_typos, load_lexicon_file, load_lexicons
+from gardien.text.lexicon import (
+    bundled_not_typo_spellings,
+    bundled_not_typos,
+    load_lexicon_file,
+    load_lexicons,
+)
 from gardien.text.matcher import MAX_AGES, MAX_MATCHES, Matcher
 from gardien.text.normalize import Folded
 from gardien.text.rules import Field, compose
@@ -39,9 +44,11 @@ class PromptGuard:
         self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
         if lexicons:
             files, not_typos = [load_lexicon_file(p) for p in lexicons], frozenset[str]()
+            spellings: dict[str, frozenset[str]] = {}
         else:
             files, not_typos = load_lexicons(), bundled_not_typos()
-        self.matcher = Matcher(files, not_typos)
+            spellings = bundled_not_typo_spellings()
+        self.matcher = Matcher(files, not_typos, spellings)
         self.languages = sorted({lex.language for lex in files})
         if max_chars < 1:
             raise ValueError("max_chars must be at least 1")

@@ -18,6 +18,7 @@ Each hit keeps a map back to the original text.
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -466,9 +467,21 @@ class Matcher:
     """Every lexicon compiled into automata and age patterns."""
 
     def __init__(
-        self, lexicons: list[LexiconFile], not_typos: frozenset[str] = frozenset()
+        self,
+        lexicons: list[LexiconFile],
+        not_typos: frozenset[str] = frozenset(),
+        spellings: dict[str, frozenset[str]] | None = None,
     ) -> None:
         self.lexicons = lexicons
+        #: How the real words of not_typos are written (see bundled_not_typo_spellings).
+        self.spellings = {
+            word: frozenset(_as_written(w) for w in spelled)
+            for word, spelled in (spellings or {}).items()
+        }
+        #: Real words only ever written with accents: typed in ASCII, they shield nothing.
+        self._accent_only = frozenset(
+            w for w, spelled in self.spellings.items() if w not in spelled
+        )
         self.entries: list[TermEntry] = []
         self.ages: dict[str, AgeMatcher] = {}
         self.not_typos: set[str] = set(not_typos)
@@ -857,7 +870,11 @@ class Matcher:
         hopeful: dict[str, tuple[TermEntry, ...]] = {}
         phrases: dict[str, tuple[PhraseWord, ...]] = {}
         hopeless = self._hopeless.setdefault(concepts, set())
-        for w in set(token.findall(text)) - skip - hopeless:
+        present = set(token.findall(text))
+        # A real word typed otherwise than it is written (pelda for példa) shields nothing.
+        misspelt = self._misspelt_real_words(folded, token, present) if self.spellings else set()
+        unshielded = {text[a:b] for a, b in misspelt}
+        for w in ((present - skip) | unshielded) - hopeless:
             terms, words = self._typo_entries(w, concepts, cache)
             if not (terms or words):
                 if len(hopeless) < _TYPO_CACHE:  # most words: set difference in C skips them
@@ -878,6 +895,8 @@ class Matcher:
                 found_terms = hopeful.get(m.group())
                 if not found_terms:
                     continue
+                if m.group() in skip and m.span() not in misspelt:
+                    continue  # this occurrence is the real word, as written
                 # skip words that overlap a hit already found
                 i = bisect_left(taken_starts, m.end())
                 if i and taken_reach[i - 1] > m.start():
@@ -895,6 +914,29 @@ class Matcher:
                 if e.concept in concepts and not _excepted(e, text, last + 1 - n, last + 1)
             )
         return found
+
+    def _misspelt_real_words(
+        self, folded: Folded, token: re.Pattern[str], present: set[str]
+    ) -> set[tuple[int, int]]:
+        """Spans of words of not_typos whose original spelling is none of the real word's."""
+        original = folded.original
+        if original.isascii():  # most prompts: typed as folded, so only accent-only words count
+            known = present & self._accent_only
+            if not known:
+                return set()
+            return {m.span() for m in token.finditer(folded.text) if m.group() in known}
+        known = present & self.spellings.keys()
+        if not known:
+            return set()
+        out = set()
+        for m in token.finditer(folded.text):
+            word = m.group()
+            if word not in known:
+                continue
+            a, b = folded.span(*m.span())
+            if _as_written(original[a:b]) not in self.spellings[word]:
+                out.add(m.span())
+        return out
 
     def _phrase_typos(
         self,
@@ -1089,6 +1131,18 @@ _MIN_GLUED = 3
 
 def _is_hangul(char: str) -> bool:
     return "\uac00" <= char <= "\ud7a3"
+
+
+def _as_written(typed: str) -> str:
+    """A word as its writer spelled it, accents kept: width and look-alike letters (Cyrillic
+    а) folded, invisible characters dropped, lower case. ``Mätchen`` -> ``mätchen``."""
+    out = []
+    for c in unicodedata.normalize("NFKC", typed):
+        if "LATIN" in unicodedata.name(c, ""):
+            out.append(c.lower())
+        else:
+            out.append(FOLD[ord(c)])
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 def _one_half_each(hopeful: dict[str, tuple[TermEntry, ...]]) -> None:
