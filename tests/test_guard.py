@@ -499,6 +499,8 @@ def test_clothing_beside_an_absence_word_is_nudity(
         ("cosplay d'écolière, nue", Decision.BLOCK),  # no adult stated: the pupil stands
         ("child cosplay, nude", Decision.BLOCK),
         ("adult woman dressed as a schoolgirl, nude, 12 years old", Decision.BLOCK),
+        ("adult woman dressed as a schoolgirl, nude", Decision.ALLOW),
+        ("adult woman dressed as a little girl, nude", Decision.BLOCK),  # age play
     ],
 )
 def test_a_minor_noun_beside_a_costume_word_names_the_costume(

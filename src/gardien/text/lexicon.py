@@ -34,6 +34,7 @@ Concept = Literal[
     "preposition",
     "abuse",
     "awareness",
+    "uniform",
 ]
 CONCEPTS: tuple[Concept, ...] = get_args(Concept)
 #: What an exception's ``next_to`` may name: a concept, or an age.
@@ -77,6 +78,9 @@ class Terms(BaseModel):
     abuse: list[str] = Field(default_factory=list)
     #: Campaign and prevention words (campaign, prevention, hotline, poster against, 预防).
     awareness: list[str] = Field(default_factory=list)
+    #: Minor nouns that name a uniform as well as a pupil (schoolgirl, écolière, 女子高生): the
+    #: only minor nouns a costume word can turn into a costume.
+    uniform: list[str] = Field(default_factory=list)
 
 
 class Ages(BaseModel):

@@ -46,7 +46,7 @@ MAX_FINDINGS_PER_CONCEPT = 16
 
 _SEXUAL_WEIGHT = {"sexual_explicit": EXPLICIT, "sexual_suggestive": SUGGESTIVE}
 #: Concepts that only qualify other terms: no finding of their own.
-_SILENT = frozenset({"clothing", "absence", "costume", "thing", "abuse", "awareness"})
+_SILENT = frozenset({"clothing", "absence", "costume", "thing", "abuse", "awareness", "uniform"})
 
 
 @dataclass
@@ -306,9 +306,10 @@ def _without_lone_terms(f: Field) -> Field:
 
 
 def _without_costumes(f: Field) -> Field:
-    """``f`` without the minor nouns that name a costume: beside a costume word (``cosplay
-    d'écolière``, ``przebrana za uczennicę``) in a prompt that states an adult (``adult``, an age
-    of 18 or more) and no age under 18. Otherwise the noun stands: ``child cosplay, nude``."""
+    """``f`` without the pupil nouns that name a costume: a ``uniform`` noun beside a costume
+    word (``cosplay d'écolière``, ``przebrana za uczennicę``) in a prompt that states an adult
+    (``adult``, an age of 18 or more) and no age under 18. Other minor nouns always stand: an
+    adult "dressed as a little girl" is age play, a sexualised depiction of a child."""
     hits = f.scan.hits
     if not any(h.entry.concept == "costume" for h in hits):
         return f
@@ -318,7 +319,12 @@ def _without_costumes(f: Field) -> Field:
     if not (f.of("adult") or any(a.value >= 18 for a in ages)):
         return f
     costume = _Spans(f, ("costume",))
-    kept = [h for h in hits if h.entry.concept != "minor" or not costume.beside(h)]
+    uniforms = {h.entry.key for h in hits if h.entry.concept == "uniform"}
+    kept = [
+        h
+        for h in hits
+        if h.entry.concept != "minor" or h.entry.key not in uniforms or not costume.beside(h)
+    ]
     return replace(f, scan=replace(f.scan, hits=kept))
 
 
