@@ -12,6 +12,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import accumulate
@@ -279,13 +280,18 @@ def _bare_ages(f: Field) -> list[tuple[Hit, int, str]]:
 
 def compose(positive: Field, negative: Field | None) -> Composition:
     """Scores and findings for one request."""
-    positive = _without_costumes(_without_lone_terms(positive))
-    positive = _with_absent_clothing(_without_sexy_things(_without_campaigns(positive)))
+    # The passes that qualify terms run only where their words occur (most prompts: none).
+    present = {h.entry.concept for h in positive.scan.hits}
+    positive = _without_lone_terms(positive)
+    for concepts, qualify in _QUALIFIERS:
+        if concepts <= present:
+            positive = qualify(positive)
     negative = None if negative is None else _without_lone_terms(negative)
     out = Composition()
     _positive(positive, out)
     _leaning_young(positive, out)
-    _kin_nude(positive, out)
+    if present & {"kin", "child_leaning"}:
+        _kin_nude(positive, out)
     if negative is not None:
         _negative_trick(positive, negative, out)
         _undressing_negative(positive, negative, out)
@@ -821,3 +827,12 @@ def _negative_trick(pos: Field, neg: Field, out: Composition) -> None:
         out.findings.append(_term_finding(neg, hit, 0.0, None))
     for age in adult_ages:
         out.findings.append(_age_finding(neg, age, None, 0.0))
+
+
+#: The passes that qualify a prompt's terms, in order, each with the concepts it needs.
+_QUALIFIERS: tuple[tuple[frozenset[str], Callable[[Field], Field]], ...] = (
+    (frozenset({"costume"}), _without_costumes),
+    (frozenset({"abuse", "awareness"}), _without_campaigns),
+    (frozenset({"thing"}), _without_sexy_things),
+    (frozenset({"clothing"}), _with_absent_clothing),
+)
