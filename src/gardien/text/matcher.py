@@ -182,23 +182,33 @@ def _camel_view(folded: Folded) -> View | None:
     return View("camel", "".join(pieces), folded, to_base)
 
 
-def _word_breaks(gaps: list[int]) -> set[int]:
-    """The letters of a spaced run (``gaps[k]`` lies between letters k and k + 1) that start a
-    new word: after a gap unlike the usual one and unlike both its neighbours (``s e m  r o u
-    p a``, ``b . e . z  u . b . r . a``), or where one even spacing gives way to another
-    (``b r u g k l a s s e r u . i . t . g . e . k . l . e . e . d``)."""
+def _word_breaks(gaps: list[str]) -> tuple[set[int], set[int]]:
+    """The letters of a spaced run (``gaps[k]``, the separators between letters k and k + 1)
+    that start a new word: after a gap unlike both its neighbours, when it is also unlike the
+    usual one or its neighbours are alike (``s e m  r o u p a``, ``b . e . z  u . b . r . a``,
+    ``o.b.e.n o.h.n.e``); and, second, where one even spacing gives way to another. There the
+    gap between the two words may take either spacing (``b r u g k l a s s e r u . i . t . g``
+    but ``n . u . d . e s.c.h.o.o.l``), so the break is at letter k or k + 1: the caller reads
+    both."""
     n = len(gaps)
     usual = Counter(gaps).most_common(1)[0][0]
-    breaks = set()
+    isolated, turns = set(), set()
     for k in range(1, n + 1):
         gap = gaps[k - 1]
         left = gaps[k - 2] if k >= 2 else None
         right = gaps[k] if k < n else None
-        isolated = gap != usual and gap != left and gap != right and n > 1
-        turns = right is not None and k + 1 < n and gap != right == gaps[k + 1]
-        if isolated or (turns and left in (None, gap)):
-            breaks.add(k)
-    return breaks
+        unlike = gap != left and gap != right and n > 1
+        # at either end of the run, the word beyond the gap must go on in one spacing
+        settled = (left is not None or (k + 1 < n and right == gaps[k + 1])) and (
+            right is not None or (k >= 3 and left == gaps[k - 3] and k - 1 not in isolated)
+        )
+        if unlike and settled and (gap != usual or left == right):
+            isolated.add(k)
+        elif (
+            right is not None and k + 1 < n and gap != right == gaps[k + 1] and left in (None, gap)
+        ):
+            turns.add(k)
+    return isolated, turns
 
 
 def _jamo_view(folded: Folded, spots: list[tuple[int, int]]) -> View:
@@ -656,7 +666,10 @@ class Matcher:
         if _SPACED_TRIGGER.search(" " + text) or (
             not ascii_text and _CJK_SPACED_TRIGGER.search(text)
         ):
-            others.append((self._spacing_view(folded), self._automaton))
+            view, turned = self._spacing_view(folded)
+            others.append((view, self._automaton))
+            if turned:
+                others.append((self._spacing_view(folded, later=True)[0], self._automaton))
         if base.camel:
             camel = _camel_view(folded)
             if camel is not None:
@@ -781,8 +794,12 @@ class Matcher:
         return View("stretch", _RUN.sub(r"\1", text), folded, kept_after_collapse(_RUN, text))
 
     @staticmethod
-    def _spacing_view(folded: Folded) -> View:
+    def _spacing_view(folded: Folded, later: bool = False) -> tuple[View, bool]:
+        """Spaced letter runs joined into words. With ``later``, a break where the spacing
+        changes goes one letter later (see _word_breaks). Also says whether any such break
+        was placed, so that the caller reads the other placement too."""
         text = folded.text
+        turned = False
         pieces: list[str] = []
         to_base: list[int] = []
         joined: list[range] = []
@@ -796,16 +813,21 @@ class Matcher:
             # p a", "b r u g k l a s s e r u . i . t . g . e . k . l . e . e . d", "b . e . z
             # u . b . r . a . n . i . a"): keep a space there, so phrases still match.
             original = folded.original
-            if folded.source(m.end() - 1) - folded.source(m.start()) == m.end() - m.start() - 1:
-                gaps = [1] * (len(positions) - 1)  # every letter one character apart: one word
+            a, b = folded.source(m.start()), folded.source(m.end() - 1)
+            separators = set(original[a + 1 : b : 2])
+            if b - a == m.end() - m.start() - 1 and len(separators) == 1:
+                # every letter one same separator apart: one word ("n u d e", "n.u.d.e")
+                gaps = [separators.pop()] * (len(positions) - 1)
             else:
                 gaps = [
-                    sum(
-                        1 for c in original[folded.source(p) + 1 : folded.source(q)] if FOLD[ord(c)]
+                    "".join(
+                        c for c in original[folded.source(p) + 1 : folded.source(q)] if FOLD[ord(c)]
                     )
                     for p, q in pairwise(positions)
                 ]
-            breaks = _word_breaks(gaps)
+            isolated, turns = _word_breaks(gaps)
+            turned = turned or bool(turns)
+            breaks = isolated | ({k + 1 for k in turns} if later else turns)
             for k, p in enumerate(positions):
                 if k in breaks:
                     pieces.append(" ")
@@ -817,7 +839,7 @@ class Matcher:
         pieces.append(text[prev:])
         to_base.extend(range(prev, len(text)))
         boundaries = frozenset(chain.from_iterable(joined))
-        return View("spacing", "".join(pieces), folded, to_base, boundaries)
+        return View("spacing", "".join(pieces), folded, to_base, boundaries), turned
 
     def typo_candidates(self, word: str) -> list[TermEntry]:
         """Terms that ``word`` could be a typo of. A word and its term share a script: a Latin
