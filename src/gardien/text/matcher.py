@@ -102,6 +102,9 @@ _PARTICLES = frozenset("ノヲガニデトハモヤヘナネヨァィゥェォ�
 _CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
+#: Shortest multi-word term read with its spaces taken out in spaced-out letters.
+_MIN_GLUED_PHRASE = 6
+
 #: Version and model tags glued after a term in LoRA and model names (``loliv2``, ``lolixl``).
 _VERSION_TAIL = re.compile(r"(?:v\d|xl(?![a-z])|sdxl|pony(?![a-z])|lora(?![a-z])|\d+(?![a-z]))")
 
@@ -540,6 +543,20 @@ class Matcher:
         self.entries.extend(long_mark_terms(self.entries))
         self._automaton = self._build(lambda key: key)
         self._squeezed = self._build(squeeze)
+        #: Multi-word terms with their spaces taken out, read only in spaced-out letters, where
+        #: two words joined by the letters' own separator run together ("s e m r o u p a").
+        glued_phrases: dict[str, list[TermEntry]] = {}
+        for e in self.entries:
+            parts = e.key.split(" ")
+            if len(parts) > 1 and all(w.isalpha() for w in parts) and e.concept in TYPO_CONCEPTS:
+                key = "".join(parts)
+                if len(key) >= _MIN_GLUED_PHRASE and key not in self.not_typos:
+                    term = f"{e.term} (letters spaced out)"
+                    glued_phrases.setdefault(key, []).append(replace(e, term=term, key=key))
+        self._glued_phrases = ahocorasick.Automaton()
+        for key, found in glued_phrases.items():
+            self._glued_phrases.add_word(key, tuple(found))
+        self._glued_phrases.make_automaton()
         self._keys = {e.key for e in self.entries}
         #: Words never read as typos: terms themselves, and known real words.
         self._typo_skip = self._keys | self.not_typos
@@ -668,6 +685,7 @@ class Matcher:
         ):
             view, turned = self._spacing_view(folded)
             others.append((view, self._automaton))
+            others.append((view, self._glued_phrases))
             if turned:
                 others.append((self._spacing_view(folded, later=True)[0], self._automaton))
         if base.camel:
