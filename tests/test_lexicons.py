@@ -46,6 +46,10 @@ def _lexicon(tmp_path: Path, body: str) -> Path:
             '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "kid"\nnext_to = ["colour"]\n',
             "exceptions.0.next_to",
         ),
+        (  # absence words are never matched alone: a term waiting for one would never count
+            '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "kid"\nnext_to = ["absence"]\n',
+            "exceptions.0.next_to",
+        ),
         ('[terms]\nsexy = ["x"]\n', "terms.sexy"),
         (
             '[terms]\nminor = ["kid"]\n[[exceptions]]\nterm = "goat"\nfollowed_by = ["x"]\n',

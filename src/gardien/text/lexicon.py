@@ -38,7 +38,10 @@ Concept = Literal[
 ]
 CONCEPTS: tuple[Concept, ...] = get_args(Concept)
 #: What an exception's ``next_to`` may name: a concept, or an age.
-NEIGHBOURS: tuple[str, ...] = (*CONCEPTS, "age")
+#: Words read only beside other terms, never matched on their own (gardien.text.matcher): no
+#: term can wait for one, so an exception naming them would cancel its term everywhere.
+SIDE_WORDS: tuple[str, ...] = ("absence", "preposition")
+NEIGHBOURS: tuple[str, ...] = (*(c for c in CONCEPTS if c not in SIDE_WORDS), "age")
 Mode = Literal["word", "prefix", "suffix", "substring"]
 
 _MIN_STEM = 4

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, pairwise
 
@@ -37,6 +37,7 @@ from gardien.text.kana import (
 )
 from gardien.text.lexicon import (
     CONCEPTS,
+    SIDE_WORDS,
     Ages,
     LexiconFile,
     TermEntry,
@@ -149,6 +150,15 @@ def _vowel(ch: str) -> int | None:
 
 #: camelCase switches read as spaces in one prompt, at most (LoRA names hold a few).
 MAX_CAMEL_SPLITS = 4096
+
+
+def _automaton(table: Mapping[str, object]) -> ahocorasick.Automaton:
+    """An Aho-Corasick automaton over ``table``'s keys, each yielding its value."""
+    automaton = ahocorasick.Automaton()
+    for key, value in table.items():
+        automaton.add_word(key, value)
+    automaton.make_automaton()
+    return automaton
 
 
 def _camel_view(folded: Folded) -> View | None:
@@ -520,23 +530,13 @@ class Matcher:
         self.absence = frozenset(e.key for e in self.entries if e.concept == "absence")
         #: Prepositions, read likewise only between a suggestive word and a thing.
         self.prepositions = frozenset(e.key for e in self.entries if e.concept == "preposition")
-        self.entries = [e for e in self.entries if e.concept not in ("absence", "preposition")]
+        self.entries = [e for e in self.entries if e.concept not in SIDE_WORDS]
         #: German terms also spelled with ae, oe, ue, ss (see umlaut_spellings).
-        self.entries.extend(
-            replace(e, followed_by=fb, preceded_by=pb)
-            for e in umlaut_spellings(self.entries)
-            if e.key not in self.not_typos
-            for fb, pb in [self.exceptions.get(e.key, (e.followed_by, e.preceded_by))]
-        )
+        self.entries.extend(self._spelled(umlaut_spellings(self.entries)))
         #: Terms written backwards, added to the automaton (see reversed_terms).
         self.backwards = [e for e in reversed_terms(self.entries) if e.key not in self.not_typos]
         #: Kana terms without their voicing marks, added likewise (see devoiced_terms).
-        self.devoiced = [
-            replace(e, followed_by=fb, preceded_by=pb)
-            for e in devoiced_terms(self.entries)
-            if e.key not in self.not_typos
-            for fb, pb in [self.exceptions.get(e.key, ((), ()))]
-        ]
+        self.devoiced = self._spelled(devoiced_terms(self.entries))
         self.entries.extend(self.backwards)
         self.entries.extend(self.devoiced)
         #: Katakana terms with ー written as a hyphen or 一 (see long_mark_terms).
@@ -553,10 +553,7 @@ class Matcher:
                 if len(key) >= _MIN_GLUED_PHRASE and key not in self.not_typos:
                     term = f"{e.term} (letters spaced out)"
                     glued_phrases.setdefault(key, []).append(replace(e, term=term, key=key))
-        self._glued_phrases = ahocorasick.Automaton()
-        for key, found in glued_phrases.items():
-            self._glued_phrases.add_word(key, tuple(found))
-        self._glued_phrases.make_automaton()
+        self._glued_phrases = _automaton({k: tuple(v) for k, v in glued_phrases.items()})
         self._keys = {e.key for e in self.entries}
         #: Words never read as typos: terms themselves, and known real words.
         self._typo_skip = self._keys | self.not_typos
@@ -620,10 +617,7 @@ class Matcher:
             ):
                 for slip in voicing_slips(entry.key) - self._typo_skip:
                     slips.setdefault(slip, []).append(entry)
-        self._kana_slips = ahocorasick.Automaton()
-        for slip, entries in slips.items():
-            self._kana_slips.add_word(slip, (len(slip), tuple(entries)))
-        self._kana_slips.make_automaton()
+        self._kana_slips = _automaton({k: (len(k), tuple(v)) for k, v in slips.items()})
 
     def _add_lexicon(self, lex: LexiconFile) -> None:
         for concept in CONCEPTS:
@@ -639,15 +633,21 @@ class Matcher:
                 self.entries.append(TermEntry(unit, key, "age_unit", lex.language, mode))
         self.not_typos.update(fold(w).strip() for w in lex.not_typos)
 
+    def _spelled(self, variants: list[TermEntry]) -> list[TermEntry]:
+        """Terms the engine spells another way (devoiced kana, ae for ä), unless that spelling is
+        a real word, carrying the exceptions listed for that spelling, if any (``ヌート``)."""
+        return [
+            replace(e, followed_by=fb, preceded_by=pb)
+            for e in variants
+            if e.key not in self.not_typos
+            for fb, pb in [self.exceptions.get(e.key, (e.followed_by, e.preceded_by))]
+        ]
+
     def _build(self, keyfn: Callable[[str], str]) -> ahocorasick.Automaton:
         table: dict[str, list[TermEntry]] = {}
         for entry in self.entries:
             table.setdefault(keyfn(entry.key), []).append(entry)
-        automaton = ahocorasick.Automaton()
-        for key, entries in table.items():
-            automaton.add_word(key, tuple(entries))
-        automaton.make_automaton()
-        return automaton
+        return _automaton({key: tuple(entries) for key, entries in table.items()})
 
     # -- scanning ---------------------------------------------------------------------------
 

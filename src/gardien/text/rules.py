@@ -317,8 +317,6 @@ def _without_costumes(f: Field) -> Field:
     (``adult``, an age of 18 or more) and no age under 18. Other minor nouns always stand: an
     adult "dressed as a little girl" is age play, a sexualised depiction of a child."""
     hits = f.scan.hits
-    if not any(h.entry.concept == "costume" for h in hits):
-        return f
     ages = f.scan.ages
     if any(a.value < 18 for a in ages):
         return f
@@ -351,15 +349,12 @@ def _without_campaigns(f: Field) -> Field:
 
     def campaign_near(h: Hit) -> bool:
         a, b = h.view.base_span(h.start, h.end)
-        (h_lo, h_hi) = h.original_span
         for w in awareness:
             c, d = w.view.base_span(w.start, w.end)
             between = text[d:a] if d <= a else text[b:c]
             if len(between.split()) > CAMPAIGN_REACH:
                 continue
-            w_lo, w_hi = w.original_span
-            gap = original[w_hi:h_lo] if w_hi <= h_lo else original[h_hi:w_lo]
-            if not any(ch in _SEPARATORS for ch in gap):
+            if _one_item(original, h, w):
                 return True
         return False
 
@@ -385,8 +380,6 @@ def _without_sexy_things(f: Field) -> Field:
     preposition between (``sexy on a car`` is a pose, ``nude with a doll`` a nude child) and so
     no person in between either."""
     hits = f.scan.hits
-    if not any(h.entry.concept == "thing" for h in hits):
-        return f
     near_terms = sorted(
         (*h.view.base_span(h.start, h.end), i)
         for i, h in enumerate(hits)
@@ -409,12 +402,8 @@ def _without_sexy_things(f: Field) -> Field:
             words = text[lo:hi].split()
             if len(words) > THING_REACH or any(w in prepositions for w in words):
                 continue
-            # on the original text: normalisation drops the commas that end a list item
-            (h_lo, h_hi), (t_lo, t_hi) = h.original_span, thing.original_span
-            gap = original[h_hi:t_lo] if side is after else original[t_hi:h_lo]
-            if any(c in _SEPARATORS for c in gap):
-                continue
-            excused.add(id(h))
+            if _one_item(original, h, thing):
+                excused.add(id(h))
     if not excused:
         return f
     kept = [h for h in hits if id(h) not in excused]
@@ -426,6 +415,14 @@ def _without_sexy_things(f: Field) -> Field:
 THING_REACH = 3
 
 
+def _one_item(original: str, a: Hit, b: Hit) -> bool:
+    """Whether no list separator stands between two hits, read on the original text: the
+    normalisation drops the commas that end a list item."""
+    (a_lo, a_hi), (b_lo, b_hi) = a.original_span, b.original_span
+    gap = original[a_hi:b_lo] if a_hi <= b_lo else original[b_hi:a_lo]
+    return not any(c in _SEPARATORS for c in gap)
+
+
 def _with_absent_clothing(f: Field) -> Field:
     """``f`` with a clothing word beside an absence word read as explicit nudity: ``sans 👗``,
     ``без 👗``, ``👙なし``, ``옷 ❌``. Emoji and short words make no phrase the lexicons can
@@ -433,9 +430,9 @@ def _with_absent_clothing(f: Field) -> Field:
     Only the same list item is read (``👗, no 🎩`` is no nudity), on the original text, since
     normalisation drops the commas."""
     clothing = f.of("clothing")
-    if not clothing or not f.matcher.absence:
-        return f
     absence = f.matcher.absence
+    if not absence:
+        return f
     text, folded = f.original, f.text
     undressed = []
     for h in clothing:
@@ -490,8 +487,8 @@ def _absence_at(snippet: str, absence: frozenset[str], last: bool) -> bool:
 
 #: What ends a list item, how far on either side of a garment an absence word is looked for,
 #: and the words and symbols read there.
-_SEPARATOR = re.compile(r"[,;|\n，、；。]")
-_SEPARATORS = frozenset(",;|\n，、；。")
+_SEPARATORS = ",;|\n，、；。"
+_SEPARATOR = re.compile(f"[{re.escape(_SEPARATORS)}]")
 _NEAR = 32
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
